@@ -1,0 +1,238 @@
+"""The configuration schema: one pydantic model per section, every field documented.
+
+Every section is a pydantic model with `extra="forbid"` and a description on every field, so an
+unknown or misspelt key is an error that lists the valid keys, and `docs/config.md` is generated
+from the models themselves (`selfcodealign config reference`). Values are validated once, after
+all layers are merged, and errors name the layer a bad value came from.
+
+Fields marked `affects_output=False` (paths, batch sizes, worker counts, ...) may change between
+resumed runs of a stage; every other field a stage depends on is part of that stage's fingerprint
+(`stage_settings`), and the run store refuses to mix outputs made with different fingerprints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STAGES = (
+    "seeds",
+    "concepts",
+    "instructions",
+    "responses",
+    "execute",
+    "select",
+    "train",
+    "evaluate",
+)
+
+
+def setting(default: Any, description: str, *, affects_output: bool = True, **kw: Any) -> Any:
+    """A documented field; `affects_output=False` keeps it out of stage fingerprints."""
+    extra: dict[str, Any] | None = None if affects_output else {"affects_output": False}
+    return Field(default, description=description, json_schema_extra=extra, **kw)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunConfig(Section):
+    """Where a run lives and how its store writes."""
+
+    name: str = setting(
+        "default", "Run name: outputs go to `<root>/<name>/`.", affects_output=False,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    )
+    root: Path = setting(Path("runs"), "Folder that holds run directories.", affects_output=False)
+    seed: int = setting(
+        3407, "Global seed; every per-item random draw is derived from it and the item id."
+    )
+    compress: bool = setting(
+        False, "Gzip finished shards (`.jsonl.gz`); open shards stay plain.", affects_output=False
+    )
+    shard_size: int = setting(
+        10_000, "Records per shard before it is finished.", affects_output=False, ge=1
+    )
+    flush_every: int = setting(
+        64, "Records buffered before they are appended to disk.", affects_output=False, ge=1
+    )
+    flush_seconds: float = setting(
+        5.0, "Also flush when the oldest buffered record is this many seconds old.",
+        affects_output=False, gt=0,
+    )
+    fsync: bool = setting(
+        False,
+        "fsync every flush (survives power loss; a killed process loses at most the batch in "
+        "flight either way).",
+        affects_output=False,
+    )
+
+
+class BackendConfig(Section):
+    """The base model and how it is served. The same model is used by every LLM stage."""
+
+    name: Literal["fake", "transformers", "vllm", "openai"] = setting(
+        "transformers", "Inference backend.", affects_output=False
+    )
+    model: str | None = setting(
+        None, "Hugging Face model name or local path (required by LLM stages)."
+    )
+    revision: str | None = setting(None, "Model revision (branch, tag or commit) on the hub.")
+    base_url: list[str] = setting(
+        [], "OpenAI-compatible server URL(s) for the `openai` backend; several are load-balanced.",
+        affects_output=False,
+    )
+
+
+class SamplingConfig(Section):
+    """Sampling for the generation stages (METHOD.md, 'Sampling')."""
+
+    temperature: float = setting(0.7, "Sampling temperature.", ge=0)
+    top_p: float = setting(1.0, "Nucleus sampling mass.", gt=0, le=1)
+    max_tokens: int = setting(1536, "Maximum new tokens per completion.", ge=1)
+
+
+class SeedsConfig(Section):
+    """Stage 0: mining seed functions from a Python corpus."""
+
+    corpus: str = setting(
+        "stdlib", "Corpus: `stdlib`, a directory, a git repo, JSONL/Parquet files or a dataset."
+    )
+    include_methods: bool = setting(False, "Also extract methods, not only top-level functions.")
+    max_lines: int = setting(150, "Drop functions longer than this many lines.", ge=1)
+    min_args: int = setting(1, "Drop functions with fewer arguments.", ge=0)
+    banned_words: list[str] = setting(
+        ["todo", "fixme", "bug"], "Drop functions whose lower-cased code contains these words."
+    )
+    banned_imports: list[str] = setting(
+        ["argparse", "os", "subprocess", "sys", "setuptools", "distutils", "matplotlib", "seaborn"],
+        "Drop functions importing these modules (matched by exact module name).",
+    )
+    dedup_threshold: float = setting(
+        0.5, "MinHash Jaccard threshold for near-duplicates.", gt=0, le=1
+    )
+    typecheck: bool = setting(True, "Drop functions with Pyright errors.")
+    decontaminate: bool = setting(True, "Drop functions overlapping HumanEval+/MBPP+.")
+
+
+class ConceptsConfig(Section):
+    """Stage 1, S->C: concepts from a seed."""
+
+    shots: int = setting(8, "Few-shot examples per prompt.", ge=0)
+    n: int = setting(1, "Completions per seed.", ge=1)
+
+
+class InstructionsConfig(Section):
+    """Stage 2, C->I: one task per concept list."""
+
+    shots: int = setting(8, "Few-shot examples per prompt.", ge=0)
+    n: int = setting(1, "Completions per concept list.", ge=1)
+    categories: dict[str, float] = setting(
+        {"function": 0.5, "class": 0.25, "program": 0.25}, "Task category sampling weights."
+    )
+    difficulties: list[str] = setting(
+        ["easy", "medium", "hard"], "Difficulties, sampled uniformly."
+    )
+    language: str = setting("Python", "Programming language named in the task properties.")
+
+
+class ResponsesConfig(Section):
+    """Stage 3, I->R: responses with self-written tests."""
+
+    shots: int = setting(1, "Few-shot examples per prompt.", ge=0)
+    n: int = setting(10, "Sampled (response, tests) pairs per instruction.", ge=1)
+
+
+class ExecuteConfig(Section):
+    """Stage 4: running each response against its own tests in the sandbox."""
+
+    timeout_s: float = setting(10.0, "Wall-clock limit per program, seconds.", gt=0)
+    memory_mb: int = setting(4096, "Address-space limit per program, MiB.", ge=64)
+    workers: int = setting(
+        0, "Sandbox worker processes (0: one per CPU core).", affects_output=False, ge=0
+    )
+
+
+class SelectConfig(Section):
+    """Stage 5: selection, dedup, decontamination (METHOD.md order)."""
+
+    max_instruction_words: int = setting(200, "Drop instructions longer than this.", ge=1)
+    minhash_threshold: float = setting(0.7, "MinHash LSH Jaccard threshold.", gt=0, le=1)
+    minhash_perms: int = setting(250, "MinHash permutations.", ge=1)
+    shingle_size: int = setting(5, "Word n-gram size of MinHash shingles.", ge=1)
+    diversify_names: bool = setting(False, "Skip samples whose defined names were already seen.")
+    augment_tests_p: float = setting(
+        0.5, "Probability of appending 1-5 asserts to the instruction.", ge=0, le=1
+    )
+    benchmarks: list[str] = setting(
+        ["humaneval", "mbpp"], "Benchmarks to decontaminate against (names or file paths)."
+    )
+
+
+class TrainConfig(Section):
+    """Stage 6: prompt-masked SFT (METHOD.md, 'Stage 6')."""
+
+    learning_rate: float = setting(1e-5, "Peak learning rate (Adafactor, linear schedule).", gt=0)
+    epochs: float = setting(4.0, "Training epochs.", gt=0)
+    batch_size: int = setting(64, "Effective batch size (via gradient accumulation).", ge=1)
+    warmup_ratio: float = setting(0.05, "Fraction of steps used for warmup.", ge=0, lt=1)
+    max_length: int = setting(1280, "Maximum sequence length in tokens.", ge=16)
+    packing: bool = setting(False, "Pack sequences (a deviation from the paper).")
+
+
+class EvaluateConfig(Section):
+    """Stage 7: HumanEval+ / MBPP+ scoring."""
+
+    benchmarks: list[Literal["humaneval", "mbpp"]] = setting(
+        ["humaneval", "mbpp"], "Benchmarks to evaluate."
+    )
+    n_samples: int = setting(1, "Samples per task (1 with greedy decoding = pass@1).", ge=1)
+    temperature: float = setting(0.0, "Sampling temperature (0 = greedy).", ge=0)
+    dataset_dir: Path | None = setting(
+        None, "Folder with the EvalPlus release files (default: download when online)."
+    )
+
+
+class Config(Section):
+    """The whole pipeline's configuration, one section per concern."""
+
+    run: RunConfig = Field(default_factory=RunConfig, description="Run directory and store.")
+    backend: BackendConfig = Field(default_factory=BackendConfig, description="The base model.")
+    sampling: SamplingConfig = Field(
+        default_factory=SamplingConfig, description="Sampling for the LLM stages."
+    )
+    seeds: SeedsConfig = Field(default_factory=SeedsConfig, description="Stage 0: seed mining.")
+    concepts: ConceptsConfig = Field(
+        default_factory=ConceptsConfig, description="Stage 1: S->C concepts."
+    )
+    instructions: InstructionsConfig = Field(
+        default_factory=InstructionsConfig, description="Stage 2: C->I instructions."
+    )
+    responses: ResponsesConfig = Field(
+        default_factory=ResponsesConfig, description="Stage 3: I->R responses with tests."
+    )
+    execute: ExecuteConfig = Field(
+        default_factory=ExecuteConfig, description="Stage 4: sandboxed execution."
+    )
+    select: SelectConfig = Field(default_factory=SelectConfig, description="Stage 5: selection.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Stage 6: SFT.")
+    evaluate: EvaluateConfig = Field(
+        default_factory=EvaluateConfig, description="Stage 7: evaluation."
+    )
+
+
+# Sections (or single dotted fields) whose output-affecting settings make up a stage's fingerprint.
+_LLM = ("backend", "sampling", "run.seed")
+STAGE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "seeds": ("seeds", "run.seed"),
+    "concepts": ("concepts", *_LLM),
+    "instructions": ("instructions", *_LLM),
+    "responses": ("responses", *_LLM),
+    "execute": ("execute",),
+    "select": ("select", "run.seed"),
+    "train": ("train", "backend.model", "backend.revision", "run.seed"),
+    "evaluate": ("evaluate", "backend"),
+}

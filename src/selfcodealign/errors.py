@@ -1,0 +1,39 @@
+"""Typed errors, each carrying a one-line message meant for the user.
+
+The CLI prints `str(error)` and exits 1 (or the error's `exit_code`); `--debug` shows the full
+traceback instead. Library code raises these and never prints or exits itself.
+"""
+
+from __future__ import annotations
+
+
+class SelfCodeAlignError(Exception):
+    """Base class: a problem the user can fix, described in one line."""
+
+    exit_code = 1
+
+
+class ConfigError(SelfCodeAlignError):
+    """The configuration (YAML, `--set`, or a flag) is invalid."""
+
+
+class MissingExtraError(SelfCodeAlignError):
+    """An optional dependency is not installed; the message names the pip extra."""
+
+
+class StoreError(SelfCodeAlignError):
+    """The run directory cannot be used as asked (unreadable, inconsistent, ...)."""
+
+
+class ConfigMismatchError(StoreError):
+    """A stage already holds outputs made with different settings."""
+
+
+class InputError(SelfCodeAlignError):
+    """An input file or dataset is missing or malformed."""
+
+
+class NotBuiltError(SelfCodeAlignError):
+    """A command exists in the CLI but its stage is not implemented in this version."""
+
+    exit_code = 2

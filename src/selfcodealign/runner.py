@@ -1,0 +1,164 @@
+"""The one way a stage runs: read inputs, skip finished ones, process in batches, write, report.
+
+A stage is a small class with one hook:
+
+- `Filter.check(record)` returns None to keep the record or a snake_case drop reason;
+- `Mapper.map(record)` returns the records made from one input, or raises `Drop(reason)`;
+- `Stage.process(batch)` (the general form, for batched LLM calls) returns one `Outcome` per input.
+
+`run_stage` feeds a stage from any iterable of records into a `StageWriter`: inputs already
+finished by an earlier session are skipped, every input ends as kept records or counted drops,
+progress shows items/s, ETA and the keep rate, and the stage is marked complete only when its
+input was exhausted without a limit or an error.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from selfcodealign.errors import InputError
+from selfcodealign.progress import Progress
+from selfcodealign.store.stage import StageStats, StageWriter
+
+Rec = dict[str, Any]
+
+
+class Drop(Exception):
+    """Raised by `Mapper.map` to drop its input with a reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Outcome:
+    """Everything one input produced: kept records and (record, reason) drops."""
+
+    src: str
+    kept: list[Rec] = field(default_factory=list)
+    dropped: list[tuple[Rec, str]] = field(default_factory=list)
+
+
+class Stage(ABC):
+    """Turns a batch of input records into one Outcome per input."""
+
+    name: ClassVar[str] = "stage"
+    batch_size: int = 64
+    rate_label: ClassVar[str] = "kept"  # how progress names the keep rate (e.g. "pass")
+
+    @abstractmethod
+    def process(self, batch: list[Rec]) -> list[Outcome]: ...
+
+
+class Filter(Stage):
+    """Keeps or drops each record as it is."""
+
+    @abstractmethod
+    def check(self, record: Rec) -> str | None:
+        """None to keep `record`, or the reason to drop it."""
+
+    def process(self, batch: list[Rec]) -> list[Outcome]:
+        outcomes = []
+        for record in batch:
+            reason = self.check(record)
+            if reason is None:
+                outcomes.append(Outcome(record["id"], kept=[record]))
+            else:
+                outcomes.append(Outcome(record["id"], dropped=[(record, reason)]))
+        return outcomes
+
+
+class Mapper(Stage):
+    """Makes zero or more records from each input; zero needs a reason (`Drop`)."""
+
+    empty_reason: ClassVar[str] = "no_output"
+
+    @abstractmethod
+    def map(self, record: Rec) -> Iterable[Rec]:
+        """The records made from `record`; raise Drop(reason) to drop it."""
+
+    def process(self, batch: list[Rec]) -> list[Outcome]:
+        outcomes = []
+        for record in batch:
+            try:
+                made = list(self.map(record))
+            except Drop as drop:
+                outcomes.append(Outcome(record["id"], dropped=[(record, drop.reason)]))
+                continue
+            if made:
+                outcomes.append(Outcome(record["id"], kept=made))
+            else:
+                outcomes.append(Outcome(record["id"], dropped=[(record, self.empty_reason)]))
+        return outcomes
+
+
+class _Pending:
+    """The inputs not finished yet, up to `limit`; remembers whether the limit cut it short."""
+
+    def __init__(self, inputs: Iterable[Rec], writer: StageWriter, limit: int | None) -> None:
+        self.inputs, self.writer, self.limit = inputs, writer, limit
+        self.limited = False
+
+    def __iter__(self) -> Iterator[Rec]:
+        taken = 0
+        for position, record in enumerate(self.inputs):
+            rid = record.get("id") if isinstance(record, dict) else None
+            if not isinstance(rid, str) or not rid:
+                raise InputError(f"input record #{position} has no string 'id': {record!r:.120}")
+            if self.writer.is_done(rid):
+                continue
+            if self.limit is not None and taken >= self.limit:
+                self.limited = True
+                return
+            taken += 1
+            yield record
+
+
+def _batches(records: Iterator[Rec], size: int) -> Iterator[list[Rec]]:
+    batch: list[Rec] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_stage(
+    stage: Stage,
+    inputs: Iterable[Rec],
+    writer: StageWriter,
+    *,
+    total: int | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> StageStats:
+    """Run `stage` over `inputs` into `writer`, resuming where an earlier session stopped."""
+    bar = progress or Progress(stage.name, total, done=writer.stats.inputs_done)
+    pending = _Pending(inputs, writer, limit)
+    complete = False
+    try:
+        for batch in _batches(iter(pending), stage.batch_size):
+            outcomes = stage.process(batch)
+            expected = [r["id"] for r in batch]
+            if sorted(o.src for o in outcomes) != sorted(expected):
+                raise RuntimeError(
+                    f"stage {stage.name!r} returned outcomes for {len(outcomes)} inputs, "
+                    f"expected one for each of {len(batch)}"
+                )
+            for outcome in outcomes:
+                writer.write(outcome.src, outcome.kept, outcome.dropped)
+            bar.advance(len(batch))
+            seen = writer.stats.kept + writer.stats.dropped_total
+            bar.set_rate(stage.rate_label, writer.stats.kept / seen if seen else None)
+        # Complete only if the input ran out: a limit that was reached leaves more to do.
+        complete = not pending.limited
+    finally:
+        bar.close()
+        stats = writer.close(complete=complete)
+    return stats

@@ -1,0 +1,172 @@
+"""A run directory: resolved config, manifest, and one folder per stage.
+
+    runs/<name>/
+      config.yaml       the resolved configuration of the latest invocation
+      manifest.json     environment, config hash, invocations, per-stage summaries
+      <stage>/          stage.json (the settings that made it), shards, rejects, stats.json
+
+A stage remembers the output-affecting settings it was made with (`stage.json`). Reopening it
+with different settings is refused, naming each setting that changed, unless `force` is given;
+a forced mix is recorded in the stage's history.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from selfcodealign.config import Config, config_hash, to_yaml
+from selfcodealign.errors import ConfigMismatchError, StoreError
+from selfcodealign.store.files import atomic_write, list_shards
+from selfcodealign.store.manifest import environment
+from selfcodealign.store.stage import (
+    STATS_FILE,
+    StageWriter,
+    StoreOptions,
+    iter_records,
+    now_iso,
+)
+
+log = logging.getLogger(__name__)
+
+_MISSING = "<unset>"
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path} does not hold a JSON object")
+    return data
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    atomic_write(path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+
+
+def settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Settings whose values differ, as {key: (old, new)}."""
+    keys = sorted(set(old) | set(new))
+    return {
+        k: (old.get(k, _MISSING), new.get(k, _MISSING))
+        for k in keys
+        if old.get(k, _MISSING) != new.get(k, _MISSING)
+    }
+
+
+def options_from(config: Config) -> StoreOptions:
+    run = config.run
+    return StoreOptions(compress=run.compress, shard_size=run.shard_size,
+                        flush_every=run.flush_every, flush_seconds=run.flush_seconds,
+                        fsync=run.fsync)
+
+
+class RunStore:
+    """The run directory of one named run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def for_config(cls, config: Config) -> RunStore:
+        return cls(config.run.root / config.run.name)
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.path / stage
+
+    # -- run level ----------------------------------------------------------------------------
+
+    def begin(self, config: Config, command: str) -> None:
+        """Create the run directory, write the resolved config, record this invocation."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create run directory {self.path}: {exc}") from None
+        atomic_write(self.path / "config.yaml", to_yaml(config).encode())
+        manifest = _load_json(self.path / "manifest.json")
+        manifest.setdefault("created_at", now_iso())
+        manifest.update(environment())
+        manifest["config_hash"] = config_hash(config)
+        manifest.setdefault("invocations", []).append(
+            {"command": command, "argv": sys.argv[1:], "started_at": now_iso(),
+             "config_hash": manifest["config_hash"]}
+        )
+        manifest["updated_at"] = now_iso()
+        _write_json(self.path / "manifest.json", manifest)
+
+    def end(self, status: str = "ok") -> None:
+        """Close the latest invocation in the manifest and refresh per-stage summaries."""
+        manifest = _load_json(self.path / "manifest.json")
+        if manifest.get("invocations"):
+            manifest["invocations"][-1].update(ended_at=now_iso(), status=status)
+        manifest["stages"] = {
+            stage: self.stage_stats(stage) for stage in self.stages()
+        }
+        manifest["updated_at"] = now_iso()
+        _write_json(self.path / "manifest.json", manifest)
+
+    def manifest(self) -> dict[str, Any]:
+        return _load_json(self.path / "manifest.json")
+
+    def stages(self) -> list[str]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if (p / "stage.json").exists())
+
+    # -- stage level --------------------------------------------------------------------------
+
+    def open_stage(
+        self,
+        stage: str,
+        settings: Mapping[str, Any],
+        *,
+        force: bool = False,
+        options: StoreOptions | None = None,
+    ) -> StageWriter:
+        """A writer for `stage`, after checking that stored outputs were made the same way."""
+        directory = self.stage_dir(stage)
+        meta_path = directory / "stage.json"
+        meta = _load_json(meta_path)
+        settings = dict(settings)
+        changed = settings_diff(meta.get("settings", {}), settings) if meta else {}
+        has_data = any(list_shards(directory, kind) for kind in ("shard", "rejects"))
+        if changed and has_data:
+            described = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            if not force:
+                raise ConfigMismatchError(
+                    f"stage '{stage}' in {self.path} was made with other settings ({described}); "
+                    "rerun with the original settings, choose a new --run-name, or pass --force "
+                    "to mix outputs"
+                )
+            log.warning("stage '%s': --force mixes outputs made with other settings (%s)",
+                        stage, described)
+            meta.setdefault("history", []).append(
+                {"at": now_iso(), "forced": True,
+                 "changed": {k: [o, n] for k, (o, n) in changed.items()}}
+            )
+        meta.update(stage=stage, settings=settings)
+        meta.setdefault("created_at", now_iso())
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_json(meta_path, meta)
+        return StageWriter(directory, options)
+
+    def stage_stats(self, stage: str) -> dict[str, Any]:
+        stats = _load_json(self.stage_dir(stage) / STATS_FILE)
+        stats.pop("commit", None)
+        return stats
+
+    def read(self, stage: str, kind: str = "shard") -> Iterator[dict[str, Any]]:
+        """Stream the kept records (or rejects) of a stage."""
+        directory = self.stage_dir(stage)
+        if not directory.is_dir():
+            raise StoreError(f"stage '{stage}' has no outputs in {self.path}; run it first")
+        return iter_records(directory, kind)
