@@ -103,7 +103,7 @@ def test_errors_are_one_clear_line(tmp_path: Path, text: str, sets: list[str],
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
+    with pytest.raises(ConfigError, match=r"config file not found: .*nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
 
 
@@ -152,3 +152,8 @@ def test_docs_config_reference_is_current() -> None:
     assert doc.strip() == reference_markdown().strip(), (
         "docs/config.md is stale: run `selfcodealign config reference > docs/config.md`"
     )
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path: Path) -> None:
+    load_config(path)

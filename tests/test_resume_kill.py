@@ -23,7 +23,7 @@ from selfcodealign.records import make_id
 from selfcodealign.store import StageWriter, iter_records
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _writer_process import FLUSH_EVERY, outputs_of  # noqa: E402
+from _writer_process import FLUSH_EVERY, outputs_of
 
 N = 1500
 SCRIPT = Path(__file__).parent / "_writer_process.py"

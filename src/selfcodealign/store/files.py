@@ -3,8 +3,10 @@
 A stage folder holds numbered shards of kept records and of rejected ones:
 
     shard-00000.jsonl[.gz]     finished, never changed again
+    shard-00000.idx            its index: (id, input id, reason) per line, for a fast resume
     shard-00001.jsonl.part     open: appended to in flushed batches, always plain JSONL
     rejects-00000.jsonl.part   dropped records, each with its `reason`
+    commits.log                committed sizes of the open shards, one line per flush
 
 An open shard becomes a finished one by rename (plain) or by gzip to a temporary file and rename
 (compressed), so a reader never sees half a finished shard. Reading tolerates a damaged tail:
@@ -17,10 +19,10 @@ import gzip
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -65,6 +67,9 @@ class ShardName:
         state = state or self.state
         ext = {"part": ".jsonl.part", "jsonl": ".jsonl", "gz": ".jsonl.gz"}[state]
         return f"{self.kind}-{self.seq:05d}{ext}"
+
+    def index_filename(self) -> str:
+        return f"{self.kind}-{self.seq:05d}.idx"
 
 
 def list_shards(directory: Path, kind: str) -> list[tuple[ShardName, Path]]:
@@ -132,7 +137,7 @@ def finish_shard(part: Path, name: ShardName, *, compress: bool, fsync: bool) ->
         return final
     final = part.with_name(name.filename("gz"))
     tmp = final.with_name(f".{final.name}.tmp")
-    with open(part, "rb") as src, gzip.open(tmp, "wb", compresslevel=6) as dst:
+    with open(part, "rb") as src, gzip.open(tmp, "wb", compresslevel=3) as dst:
         while chunk := src.read(1 << 20):
             dst.write(chunk)
     if fsync:
@@ -141,3 +146,72 @@ def finish_shard(part: Path, name: ShardName, *, compress: bool, fsync: bool) ->
     os.replace(tmp, final)
     part.unlink()
     return final
+
+
+# An index entry: (id, input id when it differs from id, drop reason for rejects).
+Entry = tuple[str, "str | None", "str | None"]
+
+
+def entry_of(record: Mapping[str, Any]) -> Entry:
+    return (record["id"], record.get("input_id"), record.get("reason"))
+
+
+def write_index(path: Path, entries: list[Entry]) -> None:
+    atomic_write(path, orjson.dumps(entries))
+
+
+def read_index(path: Path) -> list[Entry] | None:
+    """A finished shard's index, or None when it is missing or unreadable (then scan)."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(data, list) or not all(isinstance(e, list) and len(e) == 3 for e in data):
+        return None
+    return [(e[0], e[1], e[2]) for e in data]
+
+
+class CommitLog:
+    """Committed byte sizes of the open shards: one JSON line appended per flush.
+
+    Appending a short line is far cheaper than renaming a file per flush. The last whole line
+    is the commit; a line cut short by a crash is ignored, so its batch counts as uncommitted.
+    The log is rewritten to a single line whenever a shard is finished, so it stays small.
+    """
+
+    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+        self.path = path
+        self.fsync = fsync
+        self._fh: IO[bytes] | None = None
+
+    def last(self) -> dict[str, int] | None:
+        """The latest commit; None when there is no log at all (recover by line checks)."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        for line in reversed(raw.split(b"\n")):
+            try:
+                data = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                return {str(k): int(v) for k, v in data.items()}
+        return {}
+
+    def append(self, sizes: dict[str, int]) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "ab")  # noqa: SIM115 - held open across commits
+        self._fh.write(dumps(sizes))
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
+
+    def reset(self, sizes: dict[str, int]) -> None:
+        self.close()
+        atomic_write(self.path, dumps(sizes), fsync=self.fsync)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

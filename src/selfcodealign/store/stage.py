@@ -3,10 +3,12 @@
 `StageWriter` is the only way a stage writes. Each call to `write(src, kept, dropped)` hands over
 *every* output of one input (kept records and dropped ones with a reason), so an input is either
 wholly on disk or not at all. Groups are buffered and appended in batches; after each append the
-writer commits by atomically rewriting `stats.json`, which records how many bytes of each open
-shard are committed. Recovery after a crash (SIGKILL included) truncates open shards to their
-committed length, so a half-written batch, which may hold half a group, is dropped as a whole
-and redone. Finished work is never lost; a rerun skips every input and id already written.
+writer commits by appending the open shards' sizes to `commits.log`. Recovery after a crash
+(SIGKILL included) truncates open shards to their committed sizes, so a half-written batch,
+which may hold half a group, is dropped as a whole and redone. Finished work is never lost; a
+rerun skips every input and id already written. Counts are rebuilt from disk (from each finished
+shard's index, so a resume does not reparse gigabytes), and `stats.json` is rewritten every few
+seconds and on close.
 """
 
 from __future__ import annotations
@@ -26,17 +28,24 @@ import orjson
 from selfcodealign.errors import StoreError
 from selfcodealign.store.files import (
     KINDS,
+    CommitLog,
+    Entry,
     ShardName,
     atomic_write,
     dumps,
+    entry_of,
     finish_shard,
     list_shards,
+    read_index,
     read_lines,
+    write_index,
 )
 
 log = logging.getLogger(__name__)
 
 STATS_FILE = "stats.json"
+COMMITS_FILE = "commits.log"
+STATS_EVERY_S = 2.0
 
 
 def now_iso() -> str:
@@ -101,7 +110,7 @@ class _OpenShard:
     name: ShardName
     path: Path
     fh: IO[bytes]
-    lines: int
+    entries: list[Entry]
     size: int
 
 
@@ -117,23 +126,22 @@ def _read_stats(directory: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _recover_part(path: Path, committed: int | None) -> None:
+def _recover_part(path: Path, committed: int | None) -> list[Entry]:
     """Cut an open shard back to its last commit, then to its last whole valid line."""
     size = path.stat().st_size
     if committed is not None and size > committed:
         log.info("%s: discarding %d bytes of an uncommitted batch", path.name, size - committed)
         os.truncate(path, committed)
-    valid_end, bad_lines, good = 0, 0, []
+    valid_end, damaged, good = 0, False, []
     for start, end, record in read_lines(path):
         good.append(record)
-        if start != valid_end:
-            bad_lines += 1  # a skipped damaged line sits between the last good one and this one
+        damaged |= start != valid_end  # a skipped damaged line sits before this one
         valid_end = end
-    size = path.stat().st_size
-    if bad_lines:  # damage in the middle: rewrite the valid lines only
+    if damaged:  # damage in the middle: rewrite the valid lines only
         atomic_write(path, b"".join(dumps(r) for r in good))
-    elif size > valid_end:  # damaged tail only
+    elif path.stat().st_size > valid_end:  # damaged tail only
         os.truncate(path, valid_end)
+    return [entry_of(r) for r in good]
 
 
 class StageWriter:
@@ -148,12 +156,14 @@ class StageWriter:
         self._open: dict[str, _OpenShard] = {}
         self._next_seq = dict.fromkeys(KINDS, 0)
         self._buffer: dict[str, list[bytes]] = {kind: [] for kind in KINDS}
+        self._pending: dict[str, list[Entry]] = {kind: [] for kind in KINDS}
         self._buffered = 0
         self._buffer_since = 0.0
         self._closed = False
         directory.mkdir(parents=True, exist_ok=True)
+        self._commits = CommitLog(directory / COMMITS_FILE, fsync=self.options.fsync)
         self._recover()
-        self._session_start = time.monotonic()
+        self._session_start = self._stats_written = time.monotonic()
         self.stats.sessions += 1
         self.stats.started_at = self.stats.started_at or now_iso()
 
@@ -161,42 +171,48 @@ class StageWriter:
 
     def _recover(self) -> None:
         previous = _read_stats(self.directory)
-        commits = previous.get("commit") if "commit" in previous else None
+        commit = self._commits.last()
         for stray in self.directory.glob(".*.tmp"):
             stray.unlink()
         for kind in KINDS:
             shards = list_shards(self.directory, kind)
             finished = {name.seq for name, _ in shards if name.state != "part"}
             for name, path in shards:
-                if name.state == "part":
-                    if name.seq in finished:  # crashed between finishing and removing the part
-                        path.unlink()
-                        continue
-                    committed = None if commits is None else int(commits.get(path.name, 0))
-                    _recover_part(path, committed)
-                    if path.stat().st_size == 0:
-                        path.unlink()
-                        continue
-                self._load(kind, name, path)
+                self._next_seq[kind] = max(self._next_seq[kind], name.seq + 1)
+                if name.state != "part":
+                    index = read_index(path.with_name(name.index_filename()))
+                    entries = index if index is not None else [
+                        entry_of(r) for _, _, r in read_lines(path)]
+                    self._count_all(kind, entries)
+                elif name.seq in finished:  # crashed between finishing and removing the part
+                    path.unlink()
+                else:
+                    self._reopen(kind, name, path, commit)
+        self._commits.reset(self._sizes())
         self.stats.elapsed_s = float(previous.get("elapsed_s", 0.0))
         self.stats.sessions = int(previous.get("sessions", 0))
         self.stats.started_at = previous.get("started_at")
         self.stats.complete = bool(previous.get("complete", False))
         self.stats.metrics = dict(previous.get("metrics", {}))
 
-    def _load(self, kind: str, name: ShardName, path: Path) -> None:
-        lines = 0
-        for _, _, record in read_lines(path):
-            lines += 1
-            self._count(kind, record)
-        self._next_seq[kind] = max(self._next_seq[kind], name.seq + 1)
-        if name.state == "part":  # reopen the open shard for appending
-            fh = open(path, "ab")  # noqa: SIM115 - held open across appends
-            self._open[kind] = _OpenShard(name, path, fh, lines, path.stat().st_size)
+    def _reopen(self, kind: str, name: ShardName, path: Path,
+                commit: dict[str, int] | None) -> None:
+        committed = None if commit is None else commit.get(path.name, 0)
+        entries = _recover_part(path, committed)
+        if not entries:
+            path.unlink()
+            return
+        self._count_all(kind, entries)
+        fh = open(path, "ab")  # noqa: SIM115 - held open across appends
+        self._open[kind] = _OpenShard(name, path, fh, entries, path.stat().st_size)
 
-    def _count(self, kind: str, record: Mapping[str, Any]) -> None:
-        rid = record["id"]
-        src = record.get("input_id", rid)
+    def _count_all(self, kind: str, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            self._count(kind, entry)
+
+    def _count(self, kind: str, entry: Entry) -> None:
+        rid, input_id, reason = entry
+        src = input_id or rid
         self.ids.add(rid)
         if src not in self.done:
             self.done.add(src)
@@ -204,7 +220,7 @@ class StageWriter:
         if kind == "shard":
             self.stats.kept += 1
         else:
-            self.stats.dropped[str(record.get("reason", "unknown"))] += 1
+            self.stats.dropped[reason or "unknown"] += 1
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -229,14 +245,18 @@ class StageWriter:
             raise ValueError(f"input {src!r} produced no record and no drop reason")
         for kind, rec, reason in group:
             line = self._line(src, rec, reason)
-            if line["id"] in self.ids:
+            entry = entry_of(line)
+            if entry[0] in self.ids:
                 self.stats.duplicates_skipped += 1
                 continue
             self._buffer[kind].append(dumps(line))
-            self.stats.complete = False
-            self._count(kind, line)
+            self._pending[kind].append(entry)
+            self._count(kind, entry)
             self._buffered += 1
         self.done.add(src)  # a group of duplicates only still settles its input
+        if self.stats.complete and self._buffered:
+            self.stats.complete = False  # new records: say so before anything else happens
+            self._write_stats()
         if self._buffered and not self._buffer_since:
             self._buffer_since = time.monotonic()
         if self._buffered >= self.options.flush_every or (
@@ -245,16 +265,18 @@ class StageWriter:
             self.flush()
 
     @staticmethod
-    def _line(src: str, rec: Mapping[str, Any], reason: str | None) -> dict[str, Any]:
+    def _line(src: str, rec: Mapping[str, Any], reason: str | None) -> Mapping[str, Any]:
         rid = rec.get("id")
         if not isinstance(rid, str) or not rid:
             raise ValueError(f"record from input {src!r} has no string 'id': {dict(rec)!r:.200}")
+        if reason is not None and (not isinstance(reason, str) or not reason):
+            raise ValueError(f"drop reason for {rid!r} must be a non-empty string")
+        if src == rid and reason is None and "input_id" not in rec and "reason" not in rec:
+            return rec  # the common case for filters: write the record as it is
         line = {k: v for k, v in rec.items() if k not in ("input_id", "reason")}
         if src != rid:
             line["input_id"] = src
         if reason is not None:
-            if not isinstance(reason, str) or not reason:
-                raise ValueError(f"drop reason for {rid!r} must be a non-empty string")
             line["reason"] = reason
         return line
 
@@ -273,37 +295,44 @@ class StageWriter:
             if self.options.fsync:
                 os.fsync(shard.fh.fileno())
             shard.size += len(data)
-            shard.lines += len(lines)
+            shard.entries += self._pending[kind]
             lines.clear()
+            self._pending[kind] = []
         self._buffered, self._buffer_since = 0, 0.0
-        self._commit()
-        full = [k for k, s in self._open.items() if s.lines >= self.options.shard_size]
+        self._commits.append(self._sizes())
+        full = [k for k, s in self._open.items() if len(s.entries) >= self.options.shard_size]
         for kind in full:
             self._finish(kind)
         if full:
-            self._commit()
+            self._commits.reset(self._sizes())
+        if time.monotonic() - self._stats_written >= STATS_EVERY_S:
+            self._write_stats()
+
+    def _sizes(self) -> dict[str, int]:
+        return {s.path.name: s.size for s in self._open.values()}
 
     def _new_shard(self, kind: str) -> _OpenShard:
         name = ShardName(kind, self._next_seq[kind], "part")
         self._next_seq[kind] += 1
         path = self.directory / name.filename()
         fh = open(path, "ab")  # noqa: SIM115 - held open across appends
-        shard = _OpenShard(name, path, fh, 0, 0)
+        shard = _OpenShard(name, path, fh, [], 0)
         self._open[kind] = shard
         return shard
 
     def _finish(self, kind: str) -> None:
         shard = self._open.pop(kind)
         shard.fh.close()
+        write_index(shard.path.with_name(shard.name.index_filename()), shard.entries)
         finish_shard(shard.path, shard.name, compress=self.options.compress,
                      fsync=self.options.fsync)
 
-    def _commit(self) -> None:
+    def _write_stats(self) -> None:
+        self.stats.updated_at = now_iso()
         data = self.stats.to_dict(elapsed_s=self._elapsed())
-        data["commit"] = {s.path.name: s.size for s in self._open.values()}
-        self.stats.updated_at = data["updated_at"] = now_iso()
         atomic_write(self.directory / STATS_FILE, orjson.dumps(data, option=orjson.OPT_INDENT_2),
                      fsync=self.options.fsync)
+        self._stats_written = time.monotonic()
 
     def _elapsed(self) -> float:
         return self.stats.elapsed_s + (time.monotonic() - self._session_start)
@@ -319,11 +348,13 @@ class StageWriter:
         if complete:
             for kind in list(self._open):
                 self._finish(kind)
+            self._commits.reset(self._sizes())
         for shard in self._open.values():
             shard.fh.close()
+        self._commits.close()
         if complete is not None:
             self.stats.complete = complete
-        self._commit()
+        self._write_stats()
         self.stats.elapsed_s = self._elapsed()
         self._closed = True
         return self.stats

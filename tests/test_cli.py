@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from selfcodealign.config import reference_markdown
+
+COMMANDS = ["seeds", "concepts", "instructions", "responses", "execute", "select", "train",
+            "evaluate", "run", "report"]
+
+
+def test_console_script_help_works() -> None:
+    out = subprocess.run(["selfcodealign", "--help"], capture_output=True, text=True, check=True)
+    for command in COMMANDS:
+        assert f"\n  {command} " in out.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(run_cli: Callable[..., object],
+                                                command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.code == 0, result.err
+    assert "Example:" in result.out and f"selfcodealign {command}" in result.out
+    assert "--config" in result.out and "--set" in result.out
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("run", "report")])
+def test_stages_not_built_yet_exit_2_with_one_line(run_cli: Callable[..., object],
+                                                   command: str) -> None:
+    result = run_cli(command)
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and "is not built yet" in result.err
+
+
+def test_library_errors_are_one_line_and_exit_1(run_cli: Callable[..., object]) -> None:
+    result = run_cli("concepts", "--set", "sampling.temprature=1")
+    assert result.code == 1
+    assert result.err.startswith("error: unknown config key 'sampling.temprature'")
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err
+
+
+def test_debug_shows_the_traceback(run_cli: Callable[..., object]) -> None:
+    result = run_cli("--debug", "concepts", "--set", "sampling.temprature=1")
+    assert result.code == 1 and "Traceback" in result.err and "ConfigError" in result.err
+
+
+def test_config_show_layers_file_set_and_flags(run_cli: Callable[..., object],
+                                               tmp_path: Path) -> None:
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("backend:\n  model: from-yaml\nsampling:\n  temperature: 0.1\n  top_p: 0.5\n")
+    # --config/--set before the command, and again after it: both are honoured, in order.
+    result = run_cli("--config", str(cfg), "--set", "sampling.temperature=0.2", "config", "show",
+                     "--set", "sampling.top_p=0.8", "--model", "from-flag")
+    assert result.code == 0, result.err
+    assert "model: from-flag" in result.out
+    assert "temperature: 0.2" in result.out and "top_p: 0.8" in result.out
+    after = run_cli("config", "show", "--config", str(cfg))
+    assert "model: from-yaml" in after.out and "temperature: 0.1" in after.out
+
+
+def test_config_reference_prints_the_docs(run_cli: Callable[..., object]) -> None:
+    result = run_cli("config", "reference")
+    assert result.out.strip() == reference_markdown().strip()
+
+
+def test_run_dry_run_lists_stages(run_cli: Callable[..., object], tmp_path: Path) -> None:
+    result = run_cli("run", "--dry-run", "--runs-dir", str(tmp_path), "--run-name", "demo")
+    assert result.code == 0, result.err
+    assert f"run directory: {tmp_path / 'demo'}" in result.out
+    assert "seeds" in result.out and "not started" in result.out
+    assert not (tmp_path / "demo").exists()  # a dry run writes nothing
+
+
+def test_bad_option_is_a_usage_error(run_cli: Callable[..., object]) -> None:
+    result = run_cli("execute", "--workers", "-1")
+    assert result.code == 2 and "Invalid value for '--workers'" in result.err
+
+
+def test_import_is_light() -> None:
+    code = ("import sys, selfcodealign.cli, selfcodealign.store; "
+            "heavy = [m for m in ('torch', 'transformers', 'vllm', 'trl', 'ray', 'datasets') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
