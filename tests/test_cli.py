@@ -86,3 +86,27 @@ def test_import_is_light() -> None:
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sigterm_unwinds_so_finished_work_is_flushed(tmp_path: Path) -> None:
+    """A SIGTERM mid-stage runs the writer's cleanup: the buffered group reaches the disk."""
+    script = f"""
+import os, signal, click
+from pathlib import Path
+from selfcodealign.cli import cli, main
+from selfcodealign.store import StageWriter, StoreOptions
+
+@cli.command("busy")
+def busy():
+    with StageWriter(Path({str(tmp_path)!r}), StoreOptions(flush_every=1000)) as w:
+        w.write("a", kept=[{{"id": "a"}}])  # buffered, not yet flushed
+        os.kill(os.getpid(), signal.SIGTERM)
+        import time; time.sleep(30)
+
+main(["busy"])
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 143
+    assert "terminated: finished work is saved" in proc.stderr
+    assert (tmp_path / "shard-00000.jsonl.part").read_text() == '{"id":"a"}\n'

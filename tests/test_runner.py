@@ -116,3 +116,18 @@ def test_plain_progress_logs_rate_eta_and_main_rate(caplog: pytest.LogCaptureFix
 def test_format_duration() -> None:
     assert format_duration(59.6) == "1:00"
     assert format_duration(3725) == "1:02:05"
+
+
+def test_terminal_progress_bar_renders() -> None:
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    with Progress("responses", total=10, stream=stream) as progress:
+        progress.set_rate("pass", 0.5)
+        progress.advance(4)
+    text = stream.getvalue()
+    assert "responses" in text and "4/10" in text and "items/s" in text and "pass 50.0%" in text

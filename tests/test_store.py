@@ -194,8 +194,11 @@ def test_run_directory_config_and_manifest(tmp_path: Path) -> None:
     store.begin(config, "concepts")
     assert store.path == tmp_path / "demo"
     assert load_config(store.path / "config.yaml") == config
-    with store.open_stage("concepts", stage_settings(config, "concepts")) as w:
+    with store.writer(config, "concepts") as w:
         w.write("a", kept=[rec(1)])
+    assert store.count("concepts") == 1
+    meta = orjson.loads((store.stage_dir("concepts") / "stage.json").read_bytes())
+    assert meta["settings"] == stage_settings(config, "concepts")
     store.end("ok")
     manifest = store.manifest()
     assert manifest["package"] == "selfcodealign" and manifest["version"]

@@ -8,7 +8,9 @@ traceback instead. `--config` and `--set` may be given before or after the comma
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -332,9 +334,19 @@ def config_reference() -> None:
     click.echo(reference_markdown())
 
 
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's preemption, `kill`): unwind so writers flush and commit."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI and turn errors into one line and an exit code."""
     state = State()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = cli.main(args=argv, prog_name="selfcodealign", obj=state, standalone_mode=False)
     except click.ClickException as exc:
@@ -347,6 +359,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo("interrupted: finished work is saved; rerun the same command to resume",
                    err=True)
         code = 130
+    except Terminated:
+        click.echo("terminated: finished work is saved; rerun the same command to resume",
+                   err=True)
+        code = 143
     except SelfCodeAlignError as exc:
         if state.debug:
             traceback.print_exc()

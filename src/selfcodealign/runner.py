@@ -153,6 +153,7 @@ def run_stage(
                 )
             for outcome in outcomes:
                 writer.write(outcome.src, outcome.kept, outcome.dropped)
+            writer.flush()  # a crash now costs at most the next batch, never this one
             bar.advance(len(batch))
             seen = writer.stats.kept + writer.stats.dropped_total
             bar.set_rate(stage.rate_label, writer.stats.kept / seen if seen else None)

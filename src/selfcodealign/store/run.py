@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from selfcodealign.config import Config, config_hash, to_yaml
+from selfcodealign.config import Config, config_hash, stage_settings, to_yaml
 from selfcodealign.errors import ConfigMismatchError, StoreError
 from selfcodealign.store.files import atomic_write, list_shards
 from selfcodealign.store.manifest import environment
@@ -158,6 +158,15 @@ class RunStore:
         directory.mkdir(parents=True, exist_ok=True)
         _write_json(meta_path, meta)
         return StageWriter(directory, options)
+
+    def writer(self, config: Config, stage: str, *, force: bool = False) -> StageWriter:
+        """The writer a stage command uses: fingerprint and store options from `config`."""
+        return self.open_stage(stage, stage_settings(config, stage), force=force,
+                               options=options_from(config))
+
+    def count(self, stage: str) -> int:
+        """Kept records of a stage, from its stats (for progress totals)."""
+        return int(self.stage_stats(stage).get("kept", 0))
 
     def stage_stats(self, stage: str) -> dict[str, Any]:
         stats = _load_json(self.stage_dir(stage) / STATS_FILE)
