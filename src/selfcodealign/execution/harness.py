@@ -1,0 +1,348 @@
+"""What runs inside the sandboxed process: the implementation, then the tests, then the verdict.
+
+A pass must mean the tests really ran and succeeded, so the harness does not trust the exit code:
+
+- the implementation and the tests are compiled separately with `optimize=0` (asserts are kept
+  whatever the interpreter flags); the implementation runs as module `solution` (its `__main__`
+  guard, usually an input() loop, is an entry point, not code under test), the tests as
+  `__main__` in the same namespace;
+- every `assert` statement in the tests is instrumented to count executions, and so are
+  unittest's assert methods; zero executed asserts is `no_tests_ran`;
+- pytest-style `test_*()` functions and `unittest.TestCase` classes that the tests define but
+  never run are run afterwards, as a test runner would, and their results count;
+- after the tests, a tamper check compares builtins, key functions, the harness's own hooks,
+  trace/profile hooks and live threads with a snapshot taken before the implementation ran;
+- the verdict is written, with the run's nonce, to fd 3 (never stdout), and the process leaves
+  with `os._exit`, so atexit handlers, excepthooks and timer threads cannot change it afterwards.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import os
+import sys
+import threading
+import traceback
+import unittest
+from types import FunctionType, ModuleType
+from typing import Any
+
+import orjson
+
+from selfcodealign.execution import oracle
+
+COUNT = "__sca_assert__"
+TRACK = "__sca_track__"
+VERDICT_FD = 3
+
+
+class _State:
+    asserts = 0
+    tests_run = 0
+    failures = 0
+    errors = 0
+    first_failure = ""
+    unittest_classes: set[type] = set()  # noqa: RUF012 - process-wide by design
+    hooks: dict[str, Any] = {}  # noqa: RUF012
+
+
+# -- hooks installed once in the zygote, before any fork ------------------------------------
+
+
+def _counting(method: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _State.asserts += 1
+        return method(*args, **kwargs)
+
+    wrapper.__wrapped__ = method  # type: ignore[attr-defined]
+    return wrapper
+
+
+def install_hooks() -> None:
+    """Count unittest asserts and results (TestResult is what every runner reports to)."""
+    case = unittest.TestCase
+    for name, value in list(vars(case).items()):
+        if name.startswith(("assert", "fail")) and isinstance(value, FunctionType):
+            setattr(case, name, _counting(value))
+    result = unittest.TestResult
+    original = {n: getattr(result, n) for n in (
+        "startTest", "addFailure", "addError", "addUnexpectedSuccess", "addSubTest")}
+
+    def start(self: Any, test: Any) -> None:
+        _State.tests_run += 1
+        _State.unittest_classes.add(type(test))
+        original["startTest"](self, test)
+
+    def note(test: Any, err: Any) -> None:
+        if not _State.first_failure and isinstance(err, tuple) and len(err) == 3:
+            last = traceback.format_exception_only(err[0], err[1])[-1].strip()
+            _State.first_failure = f"{test}: {last}"[:1000]
+
+    def failure(self: Any, test: Any, err: Any) -> None:
+        _State.failures += 1
+        note(test, err)
+        original["addFailure"](self, test, err)
+
+    def error(self: Any, test: Any, err: Any) -> None:
+        _State.errors += 1
+        note(test, err)
+        original["addError"](self, test, err)
+
+    def unexpected(self: Any, test: Any) -> None:
+        _State.failures += 1
+        original["addUnexpectedSuccess"](self, test)
+
+    def subtest(self: Any, test: Any, subtest: Any, err: Any) -> None:
+        if err is not None:
+            _State.failures += 1
+        original["addSubTest"](self, test, subtest, err)
+
+    hooks = {"startTest": start, "addFailure": failure, "addError": error,
+             "addUnexpectedSuccess": unexpected, "addSubTest": subtest}
+    for name, hook in hooks.items():
+        setattr(result, name, hook)
+    _State.hooks = {f"TestResult.{n}": h for n, h in hooks.items()}
+    _State.hooks.update({f"TestCase.{n}": v for n, v in vars(case).items()
+                         if hasattr(v, "__wrapped__")})
+
+
+# -- instrumentation -----------------------------------------------------------------------
+
+
+class _Instrument(ast.NodeTransformer):
+    def visit_Assert(self, node: ast.Assert) -> list[ast.stmt]:
+        count = ast.Expr(ast.Call(ast.Name(COUNT, ast.Load()), [], []))
+        return [ast.copy_location(count, node), node]
+
+
+def instrument_tests(tree: ast.Module) -> ast.Module:
+    """Count every assert; track top-level test_* functions so uncalled ones can be run."""
+    tree = _Instrument().visit(tree)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+                "test"):
+            node.decorator_list.insert(0, ast.Name(TRACK, ast.Load()))
+    return ast.fix_missing_locations(tree)
+
+
+def _count() -> None:
+    _State.asserts += 1
+
+
+class _Tracked:
+    """A test function the harness can run later if the tests never called it."""
+
+    def __init__(self, func: Any) -> None:
+        self.func, self.called = func, False
+        self.__name__ = getattr(func, "__name__", "test")
+        self.__wrapped__ = func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.called = True
+        return self.func(*args, **kwargs)
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+def _snapshot() -> dict[str, int]:
+    """Identities of everything a program could patch to fake a pass."""
+    snap = {f"builtins.{k}": id(v) for k, v in vars(builtins).items()}
+    for name, obj in (("sys.exit", sys.exit), ("os._exit", os._exit),
+                      ("sys.excepthook", sys.excepthook), ("sys.settrace", sys.settrace),
+                      ("AssertionError", AssertionError), ("orjson.dumps", orjson.dumps),
+                      ("os.write", os.write)):
+        snap[name] = id(obj)
+    for key in _State.hooks:  # the harness's own unittest hooks must still be in place
+        owner, attr = key.split(".", 1)
+        cls = unittest.TestResult if owner == "TestResult" else unittest.TestCase
+        snap[key] = id(vars(cls).get(attr))
+    return snap
+
+
+def _tampering(before: dict[str, int], threads: set[int | None]) -> list[str]:
+    now = _snapshot()
+    found = [k for k in before if now.get(k) != before[k]]
+    found += [f"{k} (added)" for k in now if k not in before]
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        found.append("trace or profile hook set")
+    extra = [t.name for t in threading.enumerate() if t.ident not in threads and t.is_alive()]
+    if extra:
+        found.append(f"threads still running: {', '.join(extra[:3])}")
+    return found
+
+
+def _tail(exc: BaseException) -> str:
+    """The traceback without the harness's own frames, last 1500 characters."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(exc), exc, tb)
+    return "".join(lines)[-1500:]
+
+
+def _classify(exc: BaseException, where: str) -> tuple[str, str]:
+    if isinstance(exc, MemoryError):
+        return "memory", f"MemoryError in the {where}"
+    if isinstance(exc, RecursionError):
+        return "error", f"RecursionError in the {where}"
+    if isinstance(exc, AssertionError):
+        return "failed", _tail(exc)
+    if isinstance(exc, SystemExit):
+        return "error", f"the {where} exited early via sys.exit({exc.code!r})"
+    return "error", _tail(exc)
+
+
+def _run_uncalled(ns: dict[str, Any]) -> tuple[list[str], list[str], tuple[str, str] | None]:
+    """Run tracked test functions never called, then TestCase classes never run."""
+    ran, skipped = [], []
+    for name, value in list(ns.items()):
+        if not isinstance(value, _Tracked) or value.called:
+            continue
+        func = value.func
+        code = getattr(func, "__code__", None)
+        defaults = len(getattr(func, "__defaults__", None) or ())
+        if not isinstance(func, FunctionType) or code is None or \
+                code.co_argcount - defaults > 0 or code.co_flags & 0x80:  # needs args / async
+            skipped.append(name)
+            continue
+        ran.append(name)
+        try:
+            value()
+        except BaseException as exc:
+            return ran, skipped, _classify(exc, f"test function {name}")
+    cases = [v for v in ns.values() if isinstance(v, type) and issubclass(v, unittest.TestCase)
+             and v.__module__ == "__main__" and v not in _State.unittest_classes]
+    for case in cases:
+        suite = unittest.defaultTestLoader.loadTestsFromTestCase(case)
+        if suite.countTestCases():
+            ran.append(case.__name__)
+            suite.run(unittest.TestResult())
+    return ran, skipped, None
+
+
+def _leftover_children() -> bool:
+    """Reap finished children; True if any child process is still running (fork profile)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+
+
+def _main_module() -> dict[str, Any]:
+    """A fresh module that is both `solution` and `__main__`, so unittest.main() and
+    `from solution import f` find what the implementation and tests define."""
+    module = ModuleType("__main__")
+    sys.modules["__main__"] = sys.modules["solution"] = module
+    sys.argv = ["tests.py"]
+    return module.__dict__
+
+
+def _compile(source: str, filename: str, tree: ast.Module | None = None) -> Any:
+    return compile(tree if tree is not None else source, filename, "exec", optimize=0,
+                   dont_inherit=True)
+
+
+def run(code: str, tests: str) -> dict[str, Any]:
+    """Run implementation then tests in this process; returns the verdict fields."""
+    verdict: dict[str, Any] = {"status": "passed", "detail": ""}
+    try:
+        impl = _compile(code, "solution.py")
+        tree = instrument_tests(ast.parse(tests, "tests.py"))
+        test_code = _compile(tests, "tests.py", tree)
+    except (SyntaxError, ValueError) as exc:
+        return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
+    threads = {t.ident for t in threading.enumerate()}
+    before = _snapshot()
+    ns = _main_module()
+    ns.update(__name__="solution", __builtins__=builtins)
+    step = "implementation"
+    try:
+        exec(impl, ns)
+        ns.update({"__name__": "__main__", COUNT: _count, TRACK: _Tracked})
+        step = "tests"
+        try:
+            exec(test_code, ns)
+        except SystemExit:
+            if _State.tests_run == 0:
+                raise  # only unittest.main()'s own exit after its run is expected
+        step = "uncalled tests"
+        verdict["ran_uncalled"], verdict["skipped"], problem = _run_uncalled(ns)
+        if problem:
+            verdict["status"], verdict["detail"] = problem
+    except BaseException as exc:
+        if isinstance(exc, SystemExit) and exc.code not in (0, None) and step == "tests":
+            verdict["status"], verdict["detail"] = "failed", f"tests exited with {exc.code!r}"
+        else:
+            verdict["status"], verdict["detail"] = _classify(exc, step)
+    verdict.update(asserts=_State.asserts, tests_run=_State.tests_run,
+                   test_failures=_State.failures + _State.errors)
+    if verdict["status"] == "passed":
+        if _State.failures or _State.errors:
+            verdict["status"] = "failed"
+            verdict["detail"] = (f"{_State.failures} unittest failures, {_State.errors} errors; "
+                                 f"first: {_State.first_failure}")
+        elif _State.asserts == 0:
+            verdict["status"] = "no_tests_ran"
+    tampered = _tampering(before, threads)
+    if _leftover_children():
+        tampered.append("child processes still running")
+    if tampered:
+        verdict["status"], verdict["tamper"] = "tamper", tampered[:10]
+    return verdict
+
+
+def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
+    """Oracle mode: run the implementation, evaluate each call, return encoded results only."""
+    try:
+        impl = _compile(code, "solution.py")
+    except (SyntaxError, ValueError) as exc:
+        return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
+    threads = {t.ident for t in threading.enumerate()}
+    before = _snapshot()
+    ns = _main_module()
+    ns.update(__name__="solution", __builtins__=builtins)
+    returns: list[Any] = []
+    verdict: dict[str, Any] = {"status": "passed", "detail": "", "returns": returns}
+    try:
+        exec(impl, ns)
+        for call in calls:
+            try:
+                returns.append(oracle.encode(eval(compile(call, "<call>", "eval"), ns)))
+            except Exception as exc:
+                returns.append({"raised": f"{type(exc).__name__}: {exc}"[:300]})
+                break
+    except BaseException as exc:
+        verdict["status"], verdict["detail"] = _classify(exc, "implementation")
+    tampered = _tampering(before, threads)
+    if _leftover_children():
+        tampered.append("child processes still running")
+    if tampered:
+        verdict["status"], verdict["tamper"] = "tamper", tampered[:10]
+    return verdict
+
+
+def run_and_report(job: dict[str, Any], nonce: str) -> None:
+    """Entry point in the sandboxed process: run, write the verdict to fd 3, leave at once."""
+    try:
+        if job.get("calls") is not None:
+            verdict = run_calls(job["code"], job["calls"])
+        else:
+            verdict = run(job["code"], job["tests"])
+    except BaseException as exc:  # the harness itself must always report
+        verdict = {"status": "error", "detail": f"harness: {type(exc).__name__}"}
+    verdict["nonce"] = nonce
+    data = orjson.dumps(verdict, default=str)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    view = memoryview(data)
+    while view:
+        view = view[os.write(VERDICT_FD, view):]
+    os._exit(0)

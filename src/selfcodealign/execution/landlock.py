@@ -1,0 +1,93 @@
+"""Landlock (Linux >= 5.13) through raw system calls: filesystem, TCP and scope rules.
+
+A ruleset handles every access right the running kernel knows (its ABI version) and grants:
+read and execute beneath the Python installation and the system library and zoneinfo folders;
+everything beneath the program's private temp dir; nothing else. From ABI 4, TCP bind and
+connect are handled and never granted; from ABI 6, abstract unix sockets and signals are scoped
+to the sandbox. Once restricted, a process and its children can never regain access.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Iterable
+
+_SYS_CREATE, _SYS_ADD_RULE, _SYS_RESTRICT = 444, 445, 446  # same on every architecture
+_CREATE_VERSION = 1
+_RULE_PATH_BENEATH = 1
+
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_FS_ABI1 = (1 << 13) - 1  # EXECUTE .. MAKE_SYM
+_REFER, _TRUNCATE, _IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+_FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | _TRUNCATE | _IOCTL_DEV
+_NET_TCP = (1 << 0) | (1 << 1)  # BIND_TCP | CONNECT_TCP
+_SCOPE_ALL = (1 << 0) | (1 << 1)  # ABSTRACT_UNIX_SOCKET | SIGNAL
+
+READ_ONLY = EXECUTE | READ_FILE | READ_DIR
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def abi_version() -> int:
+    """The kernel's Landlock ABI version; 0 when Landlock is missing or disabled."""
+    version = _libc.syscall(_SYS_CREATE, None, ctypes.c_size_t(0), _CREATE_VERSION)
+    return max(int(version), 0)
+
+
+def _handled_fs(abi: int) -> int:
+    fs = _FS_ABI1
+    if abi >= 2:
+        fs |= _REFER
+    if abi >= 3:
+        fs |= _TRUNCATE
+    if abi >= 5:
+        fs |= _IOCTL_DEV
+    return fs
+
+
+def restrict(read_only: Iterable[str], read_write: Iterable[str], abi: int) -> None:
+    """Restrict the calling process (and its future children) to the given paths."""
+    if abi < 1:
+        raise OSError("Landlock is not available")
+    fs = _handled_fs(abi)
+    attr = _RulesetAttr(fs, _NET_TCP if abi >= 4 else 0, _SCOPE_ALL if abi >= 6 else 0)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = _libc.syscall(_SYS_CREATE, ctypes.byref(attr), ctypes.c_size_t(size), 0)
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        for paths, access in ((read_only, READ_ONLY), (read_write, fs)):
+            for path in paths:
+                _add_path(int(ruleset), path, access & fs)
+        if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, required by Landlock
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if _libc.syscall(_SYS_RESTRICT, ctypes.c_int(ruleset), 0) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(int(ruleset))
+
+
+def _add_path(ruleset: int, path: str, access: int) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return  # a path that does not exist needs no rule
+    try:
+        if not os.path.isdir(path):
+            access &= _FILE_ONLY
+        rule = _PathBeneath(access, fd)
+        if _libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
+            raise OSError(ctypes.get_errno(), f"landlock_add_rule({path}) failed")
+    finally:
+        os.close(fd)

@@ -1,0 +1,151 @@
+"""Oracle-outside mode: the expected values never enter the sandbox.
+
+For tests made only of `assert <callee>(<literals>) == <literal>` (callee a name or dotted name,
+arguments and expected value Python literals; imports allowed alongside), the parent sends just
+the calls. The sandbox evaluates each call after the implementation and returns the results as
+plain typed data; the parent decodes them and compares with the expected literals. An object
+whose `__eq__` always says yes cannot pass: what crosses the pipe is data, and values of
+subclasses of builtin types are read through the base type (so a `namedtuple` still equals the
+tuple it stands for, but an overridden `__eq__` is never called).
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+from collections.abc import Callable
+from typing import Any
+
+MAX_DEPTH = 50
+
+
+def _callee(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return True
+    return isinstance(node, ast.Attribute) and _callee(node.value)
+
+
+def _literal(node: ast.AST) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+
+
+def extract_calls(tests: str) -> list[tuple[str, Any]] | None:
+    """[(call source, expected value)] when the tests fit oracle mode, else None."""
+    try:
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError):
+        return None
+    calls: list[tuple[str, Any]] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            continue
+        if not isinstance(stmt, ast.Assert) or not isinstance(stmt.test, ast.Compare):
+            return None
+        cmp = stmt.test
+        if len(cmp.ops) != 1 or not isinstance(cmp.ops[0], ast.Eq):
+            return None
+        left, right = cmp.left, cmp.comparators[0]
+        call, other = (left, right) if isinstance(left, ast.Call) else (right, left)
+        if not isinstance(call, ast.Call) or not _callee(call.func):
+            return None
+        args_ok = all(_literal(a)[0] for a in call.args) and all(
+            k.arg is not None and _literal(k.value)[0] for k in call.keywords)
+        ok, expected = _literal(other)
+        if not (args_ok and ok):
+            return None
+        calls.append((ast.unparse(call), expected))
+    return calls or None
+
+
+def encode(value: Any, depth: int = 0) -> Any:
+    """Plain typed data for a returned value (runs in the sandbox; never calls user methods)."""
+    if depth > MAX_DEPTH:
+        return ["?", "too deep"]
+    nxt = depth + 1
+    if value is None:
+        return ["n"]
+    if isinstance(value, bool):
+        return ["B", value is True]
+    if isinstance(value, int):
+        return ["i", int.__repr__(value)]
+    if isinstance(value, float):
+        return ["f", float.__repr__(value)]
+    if isinstance(value, complex):
+        return ["c", float.__repr__(value.real), float.__repr__(value.imag)]
+    if isinstance(value, str):
+        return ["s", str.__str__(value)]
+    if isinstance(value, bytes | bytearray):
+        return ["b", base64.b64encode(bytes(value)).decode()]
+    if isinstance(value, tuple):
+        return ["t", [encode(v, nxt) for v in tuple.__iter__(value)]]
+    if isinstance(value, list):
+        return ["l", [encode(v, nxt) for v in list.__iter__(value)]]
+    if isinstance(value, dict):
+        return ["d", [[encode(k, nxt), encode(v, nxt)] for k, v in dict.items(value)]]
+    if isinstance(value, frozenset):
+        return ["F", [encode(v, nxt) for v in frozenset.__iter__(value)]]
+    if isinstance(value, set):
+        return ["S", [encode(v, nxt) for v in set.__iter__(value)]]
+    return ["?", type(value).__name__]
+
+
+class Opaque:
+    """A value that is not plain data; equal to nothing."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<{self.name} object>"
+
+
+def decode(data: Any) -> Any:
+    """The parent's side of `encode`: rebuild plain values (untrusted input, checked)."""
+    if not isinstance(data, list) or not data or not isinstance(data[0], str):
+        raise ValueError("malformed value")
+    tag, rest = data[0], data[1:]
+    simple: dict[str, Callable[[], Any]] = {"n": lambda: None, "B": lambda: bool(rest[0]), "i": lambda: int(rest[0]),
+              "f": lambda: float(rest[0]), "c": lambda: complex(float(rest[0]), float(rest[1])),
+              "s": lambda: str(rest[0]), "b": lambda: base64.b64decode(rest[0]),
+              "?": lambda: Opaque(str(rest[0]))}
+    if tag in simple:
+        return simple[tag]()
+    items = rest[0]
+    if not isinstance(items, list):
+        raise ValueError("malformed container")
+    if tag == "t":
+        return tuple(decode(v) for v in items)
+    if tag == "l":
+        return [decode(v) for v in items]
+    if tag == "d":
+        return {decode(k): decode(v) for k, v in items}
+    if tag in ("S", "F"):
+        values = [decode(v) for v in items]
+        return set(values) if tag == "S" else frozenset(values)
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def judge(returns: list[Any], calls: list[tuple[str, Any]]) -> tuple[str, str, int]:
+    """(status, detail, asserts checked) from the sandbox's returns and the expected values."""
+    for index, (call, expected) in enumerate(calls):
+        if index >= len(returns):
+            return "error", f"no result for call {index + 1}: {call}", index
+        item = returns[index]
+        if isinstance(item, dict) and "raised" in item:
+            return "error", f"{call} raised {str(item['raised'])[:200]}", index + 1
+        try:
+            got = decode(item)
+            equal = bool(got == expected)
+        except (ValueError, TypeError, IndexError, RecursionError, OverflowError):
+            return "tamper", f"undecodable result for {call}", index + 1
+        if not equal:
+            return "failed", f"{call} returned {got!r:.200}, expected {expected!r:.200}", index + 1
+    return "passed", "", len(calls)

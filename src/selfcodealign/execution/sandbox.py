@@ -1,0 +1,233 @@
+"""The local sandbox: a pool of zygote workers, a result cache, and retries of infra errors.
+
+`LocalSandbox(workers=N)` starts N zygotes (one per core by default), each a separate Python
+process with an empty environment. `run(program)` lints the tests, checks syntax in the parent
+(parsing is safe), looks up the cache, then hands the job to a free zygote. Only `infra_error`
+(the sandbox failed, not the program) is retried, on a fresh zygote. `run_many` runs a batch on
+all workers at once. The isolation layers the zygotes found are logged once at start-up and
+available from `describe()` for the run manifest.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+import queue
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from selfcodealign.errors import SelfCodeAlignError
+from selfcodealign.execution.base import ExecResult, Limits, Program, Status
+from selfcodealign.execution.lint import lint_tests
+from selfcodealign.execution.oracle import extract_calls, judge
+from selfcodealign.execution.zygote import read_msg, write_msg
+
+log = logging.getLogger(__name__)
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+_BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+         "from selfcodealign.execution.zygote import main; main()")
+_START_TIMEOUT_S = 60.0
+_SLACK_S = 10.0  # the zygote enforces the deadline; this only catches a stuck zygote
+
+
+class SandboxError(SelfCodeAlignError):
+    """The sandbox could not start."""
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    """One zygote process and the pipes to it."""
+
+    def __init__(self, slot: int, base_uid: int, workdir: str, run_as: int | None) -> None:
+        self.slot = slot
+        env = {k: v for k, v in os.environ.items() if k == "LD_LIBRARY_PATH"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _BOOT, _PACKAGE_PARENT, str(slot), str(base_uid),
+             workdir, str(run_as if run_as is not None else -1)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=env, cwd=workdir, close_fds=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self.hello = self._receive(_START_TIMEOUT_S)
+
+    def _receive(self, timeout: float) -> dict[str, Any]:
+        ready, _, _ = select.select([self._out], [], [], timeout)
+        message = read_msg(self._out) if ready else None
+        if not isinstance(message, dict):
+            self.close()
+            raise _WorkerDied("the zygote stopped answering")
+        return message
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        try:
+            write_msg(self._in, job)
+        except OSError as exc:
+            raise _WorkerDied(str(exc)) from None
+        return self._receive(float(job["timeout_s"]) + _SLACK_S)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+class LocalSandbox:
+    """Hardened local execution on a pool of zygotes (see zygote.py and isolation.py)."""
+
+    def __init__(self, workers: int = 0, limits: Limits | None = None, *,
+                 oracle: bool = True, base_uid: int = 61000, run_as: int | None = None,
+                 cache_size: int = 200_000, retries: int = 2) -> None:
+        """`oracle`: use oracle-outside mode for tests that fit it. `run_as`: start the workers
+        as this unprivileged uid (root only), as if the user were not root."""
+        self.limits = limits or Limits()
+        self.oracle = oracle
+        self.retries = retries
+        self.base_uid = base_uid
+        self.run_as = run_as
+        self._cache: OrderedDict[str, ExecResult] = OrderedDict()
+        self._cache_size = cache_size
+        self.workdir = tempfile.mkdtemp(prefix="selfcodealign-sandbox-")
+        os.chmod(self.workdir, 0o711)  # per-slot uids reach their own job folders only
+        if run_as is not None:
+            os.chown(self.workdir, run_as, run_as)
+        count = workers or os.cpu_count() or 1
+        self._free: queue.Queue[_Worker] = queue.Queue()
+        self._all: list[_Worker] = []
+        try:
+            for slot in range(count):
+                self._add(slot)
+        except _WorkerDied as exc:
+            self.close()
+            raise SandboxError(f"the sandbox could not start a worker: {exc}") from None
+        hello = self._all[0].hello
+        self.layers: dict[str, Any] = hello["layers"]
+        self.missing: dict[str, str] = hello["missing"]
+        self.level: str = hello["level"]
+        if self.missing:
+            log.warning("sandbox isolation is %s; missing layers: %s", self.level,
+                        "; ".join(f"{k}: {v}" for k, v in self.missing.items()))
+        else:
+            log.info("sandbox isolation is full: %s", self.layers)
+        self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="sandbox")
+
+    @property
+    def workers(self) -> int:
+        return len(self._all)
+
+    def _spawn(self, slot: int) -> _Worker:
+        worker = _Worker(slot, self.base_uid, self.workdir, self.run_as)
+        self._all.append(worker)
+        return worker
+
+    def _add(self, slot: int) -> None:
+        self._free.put(self._spawn(slot))
+
+    def describe(self) -> dict[str, Any]:
+        """For the run manifest: isolation level, layers on, and why any is missing."""
+        return {"level": self.level, "layers": self.layers, "missing": self.missing,
+                "workers": self.workers}
+
+    def _precheck(self, program: Program) -> ExecResult | None:
+        for source, where in ((program.code, "implementation"), (program.tests, "tests")):
+            try:
+                ast.parse(source)
+            except (SyntaxError, ValueError) as exc:
+                return ExecResult(Status.SYNTAX_ERROR, detail=f"{where}: {exc}")
+        findings = lint_tests(program.tests)
+        if findings:
+            return ExecResult(Status.SUSPECT, detail="; ".join(findings), findings=findings)
+        return None
+
+    def run(self, program: Program, limits: Limits | None = None) -> ExecResult:
+        limits = limits or self.limits
+        early = self._precheck(program)
+        if early is not None:
+            return early
+        calls = extract_calls(program.tests) if self.oracle else None
+        key = program.key(limits, oracle=calls is not None)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return replace(cached, cached=True)
+        job = {"code": program.code, "tests": program.tests, "timeout_s": limits.timeout_s,
+               "memory_mb": limits.memory_mb, "output_limit": limits.output_limit,
+               "profile": limits.profile}
+        if calls is not None:  # the expected values stay here
+            job.update(tests="", calls=[call for call, _ in calls])
+        result = ExecResult(Status.INFRA_ERROR)
+        for _ in range(self.retries + 1):
+            result = self._dispatch(job)
+            if result.status is not Status.INFRA_ERROR:
+                break
+        if calls is not None:
+            result = self._judge(result, calls)
+        if result.status is not Status.INFRA_ERROR:
+            self._cache[key] = result
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return result
+
+    @staticmethod
+    def _judge(result: ExecResult, calls: list[tuple[str, Any]]) -> ExecResult:
+        result.mode = "oracle"
+        returns = result.extra.pop("returns", None)
+        if result.status is not Status.PASSED:
+            return result
+        if not isinstance(returns, list):
+            return replace(result, status=Status.TAMPER, detail="oracle results missing")
+        status, detail, checked = judge(returns, calls)
+        return replace(result, status=Status(status), detail=detail, asserts=checked)
+
+    def _dispatch(self, job: dict[str, Any]) -> ExecResult:
+        worker: _Worker | None = self._free.get()
+        assert worker is not None
+        try:
+            return ExecResult.from_zygote(worker.run(job))
+        except _WorkerDied as exc:
+            worker.close()
+            self._all.remove(worker)
+            try:
+                worker = self._spawn(worker.slot)
+            except _WorkerDied:
+                worker = None  # the pool shrinks; the next dispatch still finds the others
+            return ExecResult(Status.INFRA_ERROR, detail=f"zygote died: {exc}")
+        finally:
+            if worker is not None:
+                self._free.put(worker)
+
+    def run_many(self, programs: Iterable[Program],
+                 limits: Limits | None = None) -> Iterator[ExecResult]:
+        """Run programs on all workers; results come back in input order."""
+        return self._pool.map(lambda p: self.run(p, limits), programs)
+
+    def close(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for worker in self._all:
+            worker.close()
+        self._all.clear()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> LocalSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
