@@ -34,6 +34,7 @@ from selfcodealign.execution import oracle
 
 COUNT = "__sca_assert__"
 TRACK = "__sca_track__"
+EQUAL = "__sca_equal__"
 VERDICT_FD = 3
 
 
@@ -112,7 +113,15 @@ def install_hooks() -> None:
 
 class _Instrument(ast.NodeTransformer):
     def visit_Assert(self, node: ast.Assert) -> list[ast.stmt]:
+        self.generic_visit(node)
         count = ast.Expr(ast.Call(ast.Name(COUNT, ast.Load()), [], []))
+        test = node.test
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0],
+                                                                               ast.Eq):
+            # `assert a == b` -> `assert __sca_equal__(a, b)`: same truth, but an object that
+            # equals everything is caught (see _equal).
+            call = ast.Call(ast.Name(EQUAL, ast.Load()), [test.left, test.comparators[0]], [])
+            node.test = ast.copy_location(call, test)
         return [ast.copy_location(count, node), node]
 
 
@@ -128,6 +137,28 @@ def instrument_tests(tree: ast.Module) -> ast.Module:
 
 def _count() -> None:
     _State.asserts += 1
+
+
+class AlwaysEqual(AssertionError):
+    """An operand of `==` claims to equal an object it has never seen."""
+
+
+class _Stranger:
+    pass
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if not left == right:
+        return False
+    stranger = _Stranger()
+    for side in (left, right):
+        try:
+            claims = bool(side == stranger)
+        except Exception:  # e.g. arrays compare elementwise; not an always-equal object
+            claims = False
+        if claims:  # no honest __eq__ says yes to a fresh, unrelated object
+            raise AlwaysEqual(f"{type(side).__name__} object equals anything")
+    return True
 
 
 class _Tracked:
@@ -183,6 +214,8 @@ def _tail(exc: BaseException) -> str:
 
 
 def _classify(exc: BaseException, where: str) -> tuple[str, str]:
+    if isinstance(exc, AlwaysEqual):
+        return "tamper", str(exc)
     if isinstance(exc, MemoryError):
         return "memory", f"MemoryError in the {where}"
     if isinstance(exc, RecursionError):
@@ -263,7 +296,7 @@ def run(code: str, tests: str) -> dict[str, Any]:
     step = "implementation"
     try:
         exec(impl, ns)
-        ns.update({"__name__": "__main__", COUNT: _count, TRACK: _Tracked})
+        ns.update({"__name__": "__main__", COUNT: _count, TRACK: _Tracked, EQUAL: _equal})
         step = "tests"
         try:
             exec(test_code, ns)

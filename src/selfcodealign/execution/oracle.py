@@ -112,10 +112,12 @@ def decode(data: Any) -> Any:
     if not isinstance(data, list) or not data or not isinstance(data[0], str):
         raise ValueError("malformed value")
     tag, rest = data[0], data[1:]
-    simple: dict[str, Callable[[], Any]] = {"n": lambda: None, "B": lambda: bool(rest[0]), "i": lambda: int(rest[0]),
-              "f": lambda: float(rest[0]), "c": lambda: complex(float(rest[0]), float(rest[1])),
-              "s": lambda: str(rest[0]), "b": lambda: base64.b64decode(rest[0]),
-              "?": lambda: Opaque(str(rest[0]))}
+    simple: dict[str, Callable[[], Any]] = {
+        "n": lambda: None, "B": lambda: bool(rest[0]), "i": lambda: int(rest[0]),
+        "f": lambda: float(rest[0]), "c": lambda: complex(float(rest[0]), float(rest[1])),
+        "s": lambda: str(rest[0]), "b": lambda: base64.b64decode(rest[0]),
+        "?": lambda: Opaque(str(rest[0])),
+    }
     if tag in simple:
         return simple[tag]()
     items = rest[0]

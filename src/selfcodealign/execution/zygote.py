@@ -101,31 +101,37 @@ class Zygote:
             os.chown(tmp, self.uid, self.uid)
         out_r, out_w = os.pipe()
         ver_r, ver_w = os.pipe()
+        pid_r, pid_w = os.pipe()
         nonce = secrets.token_hex(16)
         start = time.monotonic()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the shim, then the sandboxed program
-            self._child(job, tmp, out_w, ver_w, nonce)
-        os.close(out_w)
-        os.close(ver_w)
+            os.close(pid_r)
+            self._child(job, tmp, out_w, ver_w, pid_w, nonce)
+        for fd in (out_w, ver_w, pid_w):
+            os.close(fd)
         try:
             result = self._watch(pid, out_r, ver_r, start + float(job["timeout_s"]),
                                  int(job.get("output_limit", 65536)), nonce)
+            _await_namespace(pid_r)
         finally:
-            os.close(out_r)
-            os.close(ver_r)
+            for fd in (out_r, ver_r, pid_r):
+                os.close(fd)
             shutil.rmtree(tmp, ignore_errors=True)
         result["duration_s"] = round(time.monotonic() - start, 4)
         return result
 
-    def _child(self, job: dict[str, Any], tmp: str, out_w: int, ver_w: int, nonce: str) -> None:
+    def _child(self, job: dict[str, Any], tmp: str, out_w: int, ver_w: int, pid_w: int,
+               nonce: str) -> None:
         try:
             os.setsid()
             enter_namespaces(self.layers)
             pid = os.fork()
-            if pid:  # the shim: wait for the program, mirror how it ended
+            if pid:  # the shim: report the program's pid, wait for it, mirror how it ended
                 os.close(out_w)
                 os.close(ver_w)
+                os.write(pid_w, struct.pack("=i", pid))
+                os.close(pid_w)
                 _, status = os.waitpid(pid, 0)
                 os._exit(_exit_code(status))
             die_with_parent()
@@ -179,6 +185,22 @@ class Zygote:
             _, status = os.waitpid(pid, 0)
             os.close(pidfd)
         return _classify(killed, bytes(verdict), nonce, _exit_code(status), output, limit)
+
+
+def _await_namespace(pid_r: int, timeout: float = 5.0) -> None:
+    """Wait until the program's PID 1 is gone: its exit completes only after the kernel has
+    killed and reaped every other process of the namespace (a killed shim does not wait)."""
+    data = os.read(pid_r, 4)
+    if len(data) != 4:
+        return
+    try:
+        pidfd = os.pidfd_open(struct.unpack("=i", data)[0])
+    except ProcessLookupError:
+        return
+    try:
+        select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
 
 
 def _kill(pid: int) -> None:
