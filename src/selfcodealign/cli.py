@@ -142,6 +142,9 @@ FLAG_KEYS = {
     "corpus": "seeds.corpus",
     "workers": "execute.workers",
     "timeout": "execute.timeout_s",
+    "memory": "execute.memory_mb",
+    "profile": "execute.profile",
+    "oracle": "execute.oracle",
     "epochs": "train.epochs",
     "dataset": "evaluate.dataset_dir",
 }
@@ -197,7 +200,6 @@ def _stage_command(name: str, summary: str, example: str, arrives: str, *, llm: 
 _LATER = {
     "seeds": "seed mining lands with issue 4",
     "llm": "the LLM backends and generation stages land with issue 5",
-    "execute": "the execution sandbox lands with issue 3",
     "select": "selection and export land with issue 6",
     "train": "SFT training lands with issue 7",
     "evaluate": "evaluation lands with issue 8",
@@ -227,14 +229,6 @@ _stage_command(
     _LATER["llm"], llm=True,
 )
 _stage_command(
-    "execute", "Run every response against its own tests in the sandbox; a pass is proven.",
-    "selfcodealign execute --run-name demo --workers 8", _LATER["execute"],
-    extra=[click.option("--workers", type=click.IntRange(min=0),
-                        help="Sandbox workers (execute.workers; 0 = one per core)."),
-           click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-                        help="Wall-clock seconds per program (execute.timeout_s).")],
-)
-_stage_command(
     "select", "Pick one passing response per task; dedup, decontaminate, export the SFT dataset.",
     "selfcodealign select --input runs/demo/execute --output data/sft", _LATER["select"],
     extra=[click.option("--input", "input_path", type=click.Path(),
@@ -261,6 +255,60 @@ _stage_command(
                         help="EvalPlus release folder (evaluate.dataset_dir)."),
            click.option("--output", "output_path", type=click.Path(), help="Results JSON.")],
 )
+
+
+@cli.command("execute")
+@shared_options
+@run_options
+@click.option("--profile", type=click.Choice(["default", "fork"]),
+              help="Sandbox profile (execute.profile): fork allows new processes.")
+@click.option("--oracle/--no-oracle", default=None,
+              help="Keep expected values of `assert f(...) == value` tests outside the sandbox.")
+@click.option("--memory", type=click.IntRange(min=64),
+              help="Address-space limit per program, MiB (execute.memory_mb).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Wall-clock seconds per program (execute.timeout_s).")
+@click.option("--workers", type=click.IntRange(min=0),
+              help="Sandbox workers (execute.workers; 0 = one per core).")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False),
+              help="Executed records JSONL (default: the run's execute stage).")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
+              help="I->R records JSONL with id, response, tests (default: the run's responses).")
+def execute_command(input_path: str | None, output_path: str | None, limit: int | None,
+                    force: bool, **flags: Any) -> None:
+    """Run every response against its own tests in the sandbox; a pass is proven.
+
+    \b
+    Example:
+      selfcodealign execute --input responses.jsonl --output executed.jsonl --workers 8
+      selfcodealign execute --run-name demo
+    """
+    from selfcodealign.execution.command import execute
+
+    config = resolve(click.get_current_context(), **flags)
+    summary = execute(config, input_path, output_path, limit=limit, force=force)
+    _print_execute_summary(summary)
+
+
+def _print_execute_summary(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    statuses = summary["statuses"]
+    total = sum(statuses.values()) or 1
+    table = Table(title="execute", show_edge=False)
+    for column in ("status", "count", "share"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    for status, count in sorted(statuses.items(), key=lambda kv: -kv[1]):
+        table.add_row(status, str(count), f"{count / total:.1%}")
+    for reason, count in sorted(summary["dropped"].items()):
+        table.add_row(f"dropped: {reason}", str(count), "")
+    console = Console()
+    console.print(table)
+    iso = summary["isolation"]
+    state = "complete" if summary["complete"] else "incomplete (rerun to continue)"
+    console.print(f"pass rate {summary['pass_rate']:.1%} | {state} | isolation {iso['level']} "
+                  f"on {iso['workers']} workers | written to {summary['written_to']}")
 
 
 @cli.command("run")

@@ -4,12 +4,14 @@ A stage is a small class with one hook:
 
 - `Filter.check(record)` returns None to keep the record or a snake_case drop reason;
 - `Mapper.map(record)` returns the records made from one input, or raises `Drop(reason)`;
-- `Stage.process(batch)` (the general form, for batched LLM calls) returns one `Outcome` per input.
+- `Stage.process(batch)` (the general form, for batched LLM calls) returns one `Outcome` per input;
+  an outcome may be `deferred` (a transient failure: nothing is written, a rerun retries it).
 
 `run_stage` feeds a stage from any iterable of records into a `StageWriter`: inputs already
 finished by an earlier session are skipped, every input ends as kept records or counted drops,
 progress shows items/s, ETA and the keep rate, and the stage is marked complete only when its
-input was exhausted without a limit or an error.
+input was exhausted without a limit, an error or a deferred input. An input the reader could
+not parse (marked `INVALID` by `read_jsonl`) is dropped with its reason before the stage sees it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, ClassVar
 
 from selfcodealign.errors import InputError
 from selfcodealign.progress import Progress
+from selfcodealign.store.jsonl import INVALID
 from selfcodealign.store.stage import StageStats, StageWriter
 
 Rec = dict[str, Any]
@@ -41,6 +44,7 @@ class Outcome:
     src: str
     kept: list[Rec] = field(default_factory=list)
     dropped: list[tuple[Rec, str]] = field(default_factory=list)
+    deferred: bool = False  # transient failure: write nothing, retry on the next run
 
 
 class Stage(ABC):
@@ -48,10 +52,19 @@ class Stage(ABC):
 
     name: ClassVar[str] = "stage"
     batch_size: int = 64
-    rate_label: ClassVar[str] = "kept"  # how progress names the keep rate (e.g. "pass")
+    rate_label: ClassVar[str] = "kept"  # how progress names the main rate (e.g. "pass")
 
     @abstractmethod
     def process(self, batch: list[Rec]) -> list[Outcome]: ...
+
+    def begin(self, stats: StageStats) -> None:  # noqa: B027 - optional hook
+        """Called once before the first batch with the stage's stats so far (for resuming
+        counters kept in `stats.metrics`)."""
+
+    def main_rate(self, stats: StageStats) -> float | None:
+        """The rate shown in progress; by default the share of records kept."""
+        seen = stats.kept + stats.dropped_total
+        return stats.kept / seen if seen else None
 
 
 class Filter(Stage):
@@ -141,24 +154,31 @@ def run_stage(
     """Run `stage` over `inputs` into `writer`, resuming where an earlier session stopped."""
     bar = progress or Progress(stage.name, total, done=writer.stats.inputs_done)
     pending = _Pending(inputs, writer, limit)
-    complete = False
+    complete, deferred = False, 0
+    stage.begin(writer.stats)
     try:
         for batch in _batches(iter(pending), stage.batch_size):
-            outcomes = stage.process(batch)
-            expected = [r["id"] for r in batch]
-            if sorted(o.src for o in outcomes) != sorted(expected):
+            valid = [r for r in batch if INVALID not in r]
+            for record in batch:
+                if INVALID in record:
+                    writer.write(record["id"], dropped=[(record, str(record[INVALID]))])
+            outcomes = stage.process(valid) if valid else []
+            if sorted(o.src for o in outcomes) != sorted(r["id"] for r in valid):
                 raise RuntimeError(
                     f"stage {stage.name!r} returned outcomes for {len(outcomes)} inputs, "
-                    f"expected one for each of {len(batch)}"
+                    f"expected one for each of {len(valid)}"
                 )
             for outcome in outcomes:
-                writer.write(outcome.src, outcome.kept, outcome.dropped)
+                if outcome.deferred:
+                    deferred += 1
+                else:
+                    writer.write(outcome.src, outcome.kept, outcome.dropped)
             writer.flush()  # a crash now costs at most the next batch, never this one
             bar.advance(len(batch))
-            seen = writer.stats.kept + writer.stats.dropped_total
-            bar.set_rate(stage.rate_label, writer.stats.kept / seen if seen else None)
-        # Complete only if the input ran out: a limit that was reached leaves more to do.
-        complete = not pending.limited
+            bar.set_rate(stage.rate_label, stage.main_rate(writer.stats))
+        # Complete only if the input ran out: a limit that was reached leaves more to do, and
+        # so does a deferred input.
+        complete = not pending.limited and not deferred
     finally:
         bar.close()
         stats = writer.close(complete=complete)

@@ -151,8 +151,22 @@ class ExecuteConfig(Section):
 
     timeout_s: float = setting(10.0, "Wall-clock limit per program, seconds.", gt=0)
     memory_mb: int = setting(4096, "Address-space limit per program, MiB.", ge=64)
+    output_limit: int = setting(
+        65536, "Bytes of stdout+stderr a program may write before it is stopped.", ge=1024
+    )
+    profile: Literal["default", "fork"] = setting(
+        "default", "`default` refuses new processes and exec; `fork` allows them."
+    )
+    oracle: bool = setting(
+        True, "Run `assert f(<literals>) == <literal>` tests with the expected values kept "
+        "outside the sandbox."
+    )
     workers: int = setting(
         0, "Sandbox worker processes (0: one per CPU core).", affects_output=False, ge=0
+    )
+    base_uid: int = setting(
+        61000, "As root, programs run as uid base_uid + worker slot.", affects_output=False,
+        ge=1000,
     )
 
 

@@ -70,6 +70,36 @@ def options_from(config: Config) -> StoreOptions:
                         fsync=run.fsync)
 
 
+def guard_settings(directory: Path, stage: str, settings: Mapping[str, Any], *,
+                   force: bool = False) -> None:
+    """Refuse to add to a stage folder whose outputs were made with other settings (naming
+    each changed one) unless `force`; record the settings, and any forced change, in
+    `stage.json`."""
+    meta_path = directory / "stage.json"
+    meta = _load_json(meta_path)
+    settings = dict(settings)
+    changed = settings_diff(meta.get("settings", {}), settings) if meta else {}
+    has_data = any(list_shards(directory, kind) for kind in ("shard", "rejects"))
+    if changed and has_data:
+        described = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        if not force:
+            raise ConfigMismatchError(
+                f"stage '{stage}' in {directory.parent} was made with other settings "
+                f"({described}); rerun with the original settings, choose a new --run-name "
+                "or --output, or pass --force to mix outputs"
+            )
+        log.warning("stage '%s': --force mixes outputs made with other settings (%s)",
+                    stage, described)
+        meta.setdefault("history", []).append(
+            {"at": now_iso(), "forced": True,
+             "changed": {k: [o, n] for k, (o, n) in changed.items()}}
+        )
+    meta.update(stage=stage, settings=settings)
+    meta.setdefault("created_at", now_iso())
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_json(meta_path, meta)
+
+
 class RunStore:
     """The run directory of one named run."""
 
@@ -134,29 +164,7 @@ class RunStore:
     ) -> StageWriter:
         """A writer for `stage`, after checking that stored outputs were made the same way."""
         directory = self.stage_dir(stage)
-        meta_path = directory / "stage.json"
-        meta = _load_json(meta_path)
-        settings = dict(settings)
-        changed = settings_diff(meta.get("settings", {}), settings) if meta else {}
-        has_data = any(list_shards(directory, kind) for kind in ("shard", "rejects"))
-        if changed and has_data:
-            described = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            if not force:
-                raise ConfigMismatchError(
-                    f"stage '{stage}' in {self.path} was made with other settings ({described}); "
-                    "rerun with the original settings, choose a new --run-name, or pass --force "
-                    "to mix outputs"
-                )
-            log.warning("stage '%s': --force mixes outputs made with other settings (%s)",
-                        stage, described)
-            meta.setdefault("history", []).append(
-                {"at": now_iso(), "forced": True,
-                 "changed": {k: [o, n] for k, (o, n) in changed.items()}}
-            )
-        meta.update(stage=stage, settings=settings)
-        meta.setdefault("created_at", now_iso())
-        directory.mkdir(parents=True, exist_ok=True)
-        _write_json(meta_path, meta)
+        guard_settings(directory, stage, settings, force=force)
         return StageWriter(directory, options)
 
     def writer(self, config: Config, stage: str, *, force: bool = False) -> StageWriter:

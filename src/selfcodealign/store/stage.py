@@ -77,6 +77,7 @@ class StageStats:
     started_at: str | None = None
     updated_at: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # e.g. the sandbox's isolation level
 
     @property
     def dropped_total(self) -> int:
@@ -102,6 +103,7 @@ class StageStats:
             "started_at": self.started_at,
             "updated_at": self.updated_at,
             "metrics": self.metrics,
+            "info": self.info,
         }
 
 
@@ -194,6 +196,7 @@ class StageWriter:
         self.stats.started_at = previous.get("started_at")
         self.stats.complete = bool(previous.get("complete", False))
         self.stats.metrics = dict(previous.get("metrics", {}))
+        self.stats.info = dict(previous.get("info", {}))
 
     def _reopen(self, kind: str, name: ShardName, path: Path,
                 commit: dict[str, int] | None) -> None:
