@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import ctypes
+import gc
 import os
 import sys
 import threading
@@ -45,7 +47,7 @@ class _State:
     errors = 0
     first_failure = ""
     unittest_classes: set[type] = set()  # noqa: RUF012 - process-wide by design
-    hooks: dict[str, Any] = {}  # noqa: RUF012
+    watched: list[tuple[str, dict[str, Any], Any]] = []  # noqa: RUF012
 
 
 # -- hooks installed once in the zygote, before any fork ------------------------------------
@@ -103,9 +105,8 @@ def install_hooks() -> None:
              "addUnexpectedSuccess": unexpected, "addSubTest": subtest}
     for name, hook in hooks.items():
         setattr(result, name, hook)
-    _State.hooks = {f"TestResult.{n}": h for n, h in hooks.items()}
-    _State.hooks.update({f"TestCase.{n}": v for n, v in vars(case).items()
-                         if hasattr(v, "__wrapped__")})
+    _snapshot()  # make the version views now, before any fork
+
 
 
 # -- instrumentation -----------------------------------------------------------------------
@@ -177,18 +178,42 @@ class _Tracked:
 # -- running ---------------------------------------------------------------------------------
 
 
+def _version_cell(d: dict[str, Any]) -> Any:
+    """A ctypes view of CPython's per-dict version tag (PEP 509), bumped by every change to
+    the dict; None where the layout is not known (then values are compared one by one).
+
+    Made once in the zygote; reading it in a child touches no value of the dict. Comparing ~160
+    builtins one by one would write to each object's refcount and copy its memory page in every
+    forked child, which costs more than the rest of the check."""
+    if sys.implementation.name != "cpython" or not (3, 10) <= sys.version_info[:2] <= (3, 13):
+        return None
+    return ctypes.c_uint64.from_address(id(d) + 3 * ctypes.sizeof(ctypes.c_ssize_t))
+
+
+def _watched_dicts() -> list[tuple[str, dict[str, Any]]]:
+    """Namespaces whose change means tampering: builtins and the unittest classes the verdict
+    relies on (the harness's own hooks live there)."""
+    found = [("builtins", vars(builtins))]
+    for cls in (unittest.TestCase, unittest.TestResult, unittest.TextTestResult):
+        found.append((f"unittest.{cls.__name__}", gc.get_referents(cls.__dict__)[0]))
+    return found
+
+
 def _snapshot() -> dict[str, int]:
     """Identities of everything a program could patch to fake a pass."""
-    snap = {f"builtins.{k}": id(v) for k, v in vars(builtins).items()}
+    snap: dict[str, int] = {}
+    if not _State.watched:
+        _State.watched = [(label, ns, _version_cell(ns)) for label, ns in _watched_dicts()]
+    for label, namespace, cell in _State.watched:
+        if cell is not None:
+            snap[f"{label} (any name)"] = cell.value
+        else:
+            snap.update({f"{label}.{k}": id(v) for k, v in namespace.items()})
     for name, obj in (("sys.exit", sys.exit), ("os._exit", os._exit),
                       ("sys.excepthook", sys.excepthook), ("sys.settrace", sys.settrace),
                       ("AssertionError", AssertionError), ("orjson.dumps", orjson.dumps),
                       ("os.write", os.write)):
         snap[name] = id(obj)
-    for key in _State.hooks:  # the harness's own unittest hooks must still be in place
-        owner, attr = key.split(".", 1)
-        cls = unittest.TestResult if owner == "TestResult" else unittest.TestCase
-        snap[key] = id(vars(cls).get(attr))
     return snap
 
 

@@ -1,20 +1,24 @@
-"""The isolation layers applied in each sandboxed child, and their detection at start-up.
+"""The isolation layers of each sandboxed program, and their detection at start-up.
 
-Order inside a child, after the zygote forks it:
+Per program, the zygote calls `unshare(CLONE_NEWPID)` and forks: the child is PID 1 of a fresh
+PID namespace (so when it exits or is killed, the kernel kills everything it started), and the
+zygote returns to its own namespace with `setns`. One fork per program, no helper process. When
+the zygote is not root, it first becomes the owner of a private user namespace (and PID 1 of a
+PID namespace in it), which gives it the right to make PID namespaces without any privilege on
+the host. In the child, in order:
 
-1. `setsid` (own session and process group), then a new PID namespace (plus a user namespace
-   when not root), and a second fork: the program runs as PID 1 of its namespace, so when it
-   exits or is killed, the kernel kills everything it started.
-2. stdin from /dev/null, stdout/stderr to the capped output pipe, the verdict pipe on fd 3, every
-   other descriptor closed; cwd, HOME and TMPDIR in a private temp dir; an empty environment.
-3. rlimits: address space, CPU seconds, file size, open files, processes, no core files.
-4. As root: drop to a per-slot unprivileged uid/gid, keeping only CAP_DAC_READ_SEARCH when
-   Landlock is on (so a Python installed under a private home stays importable, while Landlock
-   confines reads to the Python and system library folders).
-5. Landlock, then the seccomp deny-list (seccomp.py).
+1. `setsid`; stdin from /dev/null, stdout/stderr to the capped output pipe, the verdict pipe on
+   fd 3, every other descriptor closed; cwd, HOME and TMPDIR in a private temp dir; an empty
+   environment; death with the zygote (PR_SET_PDEATHSIG).
+2. rlimits: address space, CPU seconds, file size, open files, processes, no core files.
+3. As root: a per-slot unprivileged uid/gid, keeping only CAP_DAC_READ_SEARCH when Landlock is
+   on (a Python installed under a private home stays importable, while Landlock confines reads
+   to the Python and system library folders). In a user namespace: no capabilities.
+4. Landlock (a ruleset the zygote built for this program's temp dir), then the seccomp
+   deny-list (seccomp.py), built once since the program's pid is always 1.
 
-`detect()` tries each layer in a throwaway child so that a missing one (old kernel, no user
-namespaces, macOS) is known before any program runs and is reported, never silently skipped.
+`detect()` tries each layer in a throwaway child before any program runs, so a missing layer
+(old kernel, no user namespaces, no Landlock) is reported, never silently skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,6 +40,7 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_KEEPCAPS = 8
 _CAP_DAC_READ_SEARCH = 2
 _CAP_VERSION_3 = 0x20080522
+RULESET_FD = 4  # where the child finds its Landlock ruleset
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -49,7 +55,7 @@ class Layers:
     """Which layers a worker applies; detected once per worker at start-up."""
 
     pid_namespace: bool = False
-    user_namespace: bool = False  # needed for the PID namespace when not root
+    user_namespace: bool = False  # the zygote owns a private user namespace (not root)
     uid_drop: bool = False
     landlock_abi: int = 0
     seccomp: bool = False
@@ -73,9 +79,9 @@ class ChildLimits:
     processes: int = 64
 
 
-def _unshare(flags: int) -> None:
-    if _libc.unshare(flags) != 0:
-        raise OSError(ctypes.get_errno(), "unshare failed")
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        raise OSError(ctypes.get_errno(), f"{what} failed")
 
 
 def _write(path: str, text: str) -> None:
@@ -83,33 +89,56 @@ def _write(path: str, text: str) -> None:
         fh.write(text)
 
 
-def enter_namespaces(layers: Layers) -> None:
-    """In the first child: a new PID namespace (and user namespace when unprivileged)."""
-    if not layers.pid_namespace:
-        return
-    if layers.user_namespace:
-        uid, gid = os.getuid(), os.getgid()
-        _unshare(CLONE_NEWUSER | CLONE_NEWPID)
-        _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{uid} {uid} 1")
-        _write("/proc/self/gid_map", f"{gid} {gid} 1")
-    else:
-        _unshare(CLONE_NEWPID)
+def own_user_namespace() -> None:
+    """Unprivileged start-up: make a user namespace and become PID 1 of a PID namespace in it.
+
+    The calling process forks; the child returns (it is the zygote from now on) and the parent
+    waits for it and exits with its status, passing on the pipes it was started with."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWPID), "unshare(user, pid)")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    pid = os.fork()
+    if pid:
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    die_with_parent()
+
+
+class PidNamespaces:
+    """unshare before a fork, setns back after it: each child is PID 1 of a new namespace."""
+
+    def __init__(self) -> None:
+        self.own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    def before_fork(self) -> None:
+        _check(_libc.unshare(CLONE_NEWPID), "unshare(pid)")
+
+    def after_fork(self) -> None:
+        _check(_libc.setns(self.own, CLONE_NEWPID), "setns(pid)")
 
 
 def die_with_parent() -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def redirect_fds(stdout_fd: int, verdict_fd: int) -> None:
-    """stdin <- /dev/null, stdout/stderr -> output pipe, verdict pipe -> fd 3, close the rest."""
+def redirect_fds(stdout_fd: int, verdict_fd: int, ruleset_fd: int | None) -> None:
+    """stdin <- /dev/null, stdout/stderr -> output pipe, verdict -> fd 3, ruleset -> fd 4,
+    every other descriptor closed."""
+    if ruleset_fd is not None:
+        os.dup2(ruleset_fd, 100)  # out of the way of the dup2 calls below
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(stdout_fd, 1)
     os.dup2(stdout_fd, 2)
     os.dup2(verdict_fd, 3)
     os.set_inheritable(3, False)
-    os.closerange(4, 65536)
+    keep = 4
+    if ruleset_fd is not None:
+        os.dup2(100, RULESET_FD)
+        keep = 5
+    os.closerange(keep, 65536)
 
 
 def set_rlimits(limits: ChildLimits, *, processes: bool) -> None:
@@ -140,8 +169,7 @@ def set_capabilities(mask: int) -> None:
     """Set effective and permitted capabilities to `mask` (bits 0-31), inheritable to none."""
     header = _CapHeader(_CAP_VERSION_3, 0)
     data = (_CapData * 2)(_CapData(mask, mask, 0), _CapData(0, 0, 0))
-    if _libc.capset(ctypes.byref(header), data) != 0:
-        raise OSError(ctypes.get_errno(), "capset failed")
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
 
 
 def drop_privileges(uid: int, keep_read_search: bool) -> None:
@@ -155,38 +183,43 @@ def drop_privileges(uid: int, keep_read_search: bool) -> None:
 
 
 def read_only_paths() -> list[str]:
-    """Python's own folders (prefixes and every sys.path entry) and system library folders."""
+    """Python's own folders (prefixes and sys.path entries) and system library folders, with
+    any path beneath another one left out (one rule covers it)."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     paths.update(p for p in sys.path if p and os.path.exists(p))
     paths.add(str(Path(sys.executable).resolve().parent))
-    paths.update(SYSTEM_READ_ONLY)
-    return sorted(paths)
+    paths.update(p for p in SYSTEM_READ_ONLY if os.path.exists(p))
+    resolved = sorted({os.path.realpath(p) for p in paths})
+    kept: list[str] = []
+    for path in resolved:
+        if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(path)
+    return kept
 
 
-def apply_in_child(
-    layers: Layers, limits: ChildLimits, tmpdir: str, uid: int | None, allow_fork: bool,
-    read_only: list[str],
-) -> None:
-    """Steps 3-5 in the program's own process (after fds and cwd are set)."""
+def apply_in_child(layers: Layers, limits: ChildLimits, uid: int | None, *,
+                   has_ruleset: bool, seccomp_filter: bytes | None) -> None:
+    """Steps 2-4 in the program's own process (after its fds and cwd are set)."""
     set_rlimits(limits, processes=uid is not None)
     if uid is not None:
-        drop_privileges(uid, keep_read_search=layers.landlock_abi > 0)
+        drop_privileges(uid, keep_read_search=has_ruleset)
     elif layers.user_namespace:
         set_capabilities(0)
-    if layers.landlock_abi > 0:
-        landlock.restrict(read_only, [tmpdir, os.devnull], layers.landlock_abi)
-    if layers.seccomp:
-        seccomp.install(os.getpid(), allow_fork=allow_fork)
+    if has_ruleset:
+        landlock.restrict_self(RULESET_FD)
+        os.close(RULESET_FD)
+    if seccomp_filter is not None:
+        seccomp.install_program(seccomp_filter)
 
 
-def _try(step: object) -> str | None:
+def _try(step: Callable[[], object]) -> str | None:
     """Run `step()` in a throwaway child; None on success, else the error text."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         os.close(r)
         try:
-            step()  # type: ignore[operator]
+            step()
             os.write(w, b"ok")
         except BaseException as exc:
             os.write(w, f"{type(exc).__name__}: {exc}".encode()[:400])
@@ -201,48 +234,42 @@ def _try(step: object) -> str | None:
     return None if text == "ok" else text or "the probe child died"
 
 
-def _probe_namespace(user: bool) -> None:
-    enter_namespaces(Layers(pid_namespace=True, user_namespace=user))
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0 if os.getpid() == 1 else 1)
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise OSError("the child was not PID 1 in its namespace")
+def _probe_pid_namespace() -> None:
+    spaces = PidNamespaces()
+    for _ in range(2):  # twice: proves that setns really resets the namespace for children
+        spaces.before_fork()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if os.getpid() == 1 else 1)
+        spaces.after_fork()
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise OSError("the child was not PID 1 in its namespace")
 
 
-def detect(base_uid: int) -> tuple[Layers, dict[str, str]]:
+def detect(uid: int, user_namespace: bool) -> tuple[Layers, dict[str, str]]:
     """Try every layer; returns what works and, for each missing layer, why."""
     missing: dict[str, str] = {}
-    root = os.geteuid() == 0
-    user_ns = not root
-    error = _try(lambda: _probe_namespace(user_ns))
-    pid_ns = error is None
+    error = _try(_probe_pid_namespace)
     if error:
         missing["pid_namespace"] = error
     uid_drop = False
-    if root:
-        error = _try(lambda: drop_privileges(base_uid, keep_read_search=True))
-        uid_drop = error is None
-        if error:
-            missing["uid_drop"] = error
+    if os.geteuid() == 0 and not user_namespace:
+        uid_error = _try(lambda: drop_privileges(uid, keep_read_search=True))
+        uid_drop = uid_error is None
+        if uid_error:
+            missing["uid_drop"] = uid_error
     abi = landlock.abi_version()
     if abi:
-        error = _try(lambda: landlock.restrict(read_only_paths(), ["/tmp"], abi))
-        if error:
-            missing["landlock"] = error
+        ll_error = _try(lambda: landlock.restrict(read_only_paths(), ["/tmp"], abi))
+        if ll_error:
+            missing["landlock"] = ll_error
             abi = 0
     else:
         missing["landlock"] = "the kernel has no Landlock (Linux >= 5.13 with landlock in lsm=)"
-    seccomp_ok = False
-    reason = seccomp.supported()
-    if reason:
-        missing["seccomp"] = reason
-    else:
-        error = _try(lambda: seccomp.install(os.getpid()))
-        seccomp_ok = error is None
-        if error:
-            missing["seccomp"] = error
-    layers = Layers(pid_namespace=pid_ns, user_namespace=pid_ns and user_ns, uid_drop=uid_drop,
-                    landlock_abi=abi, seccomp=seccomp_ok)
+    sc_error = seccomp.supported() or _try(lambda: seccomp.install(os.getpid()))
+    if sc_error:
+        missing["seccomp"] = sc_error
+    layers = Layers(pid_namespace=error is None, user_namespace=user_namespace,
+                    uid_drop=uid_drop, landlock_abi=abi, seccomp=sc_error is None)
     return layers, missing

@@ -56,38 +56,59 @@ def _handled_fs(abi: int) -> int:
     return fs
 
 
-def restrict(read_only: Iterable[str], read_write: Iterable[str], abi: int) -> None:
-    """Restrict the calling process (and its future children) to the given paths."""
+def open_paths(paths: Iterable[str]) -> list[tuple[int, bool]]:
+    """Open each existing path once (O_PATH), for rules built many times: [(fd, is_dir)]."""
+    opened = []
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue  # a path that does not exist needs no rule
+        opened.append((fd, os.path.isdir(path)))
+    return opened
+
+
+def build_ruleset(read_only: list[tuple[int, bool]], read_write: list[tuple[int, bool]],
+                  abi: int) -> int:
+    """A ruleset fd granting read+execute on `read_only` and everything on `read_write`."""
     if abi < 1:
         raise OSError("Landlock is not available")
     fs = _handled_fs(abi)
     attr = _RulesetAttr(fs, _NET_TCP if abi >= 4 else 0, _SCOPE_ALL if abi >= 6 else 0)
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-    ruleset = _libc.syscall(_SYS_CREATE, ctypes.byref(attr), ctypes.c_size_t(size), 0)
+    ruleset = int(_libc.syscall(_SYS_CREATE, ctypes.byref(attr), ctypes.c_size_t(size), 0))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
-        for paths, access in ((read_only, READ_ONLY), (read_write, fs)):
-            for path in paths:
-                _add_path(int(ruleset), path, access & fs)
-        if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, required by Landlock
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-        if _libc.syscall(_SYS_RESTRICT, ctypes.c_int(ruleset), 0) != 0:
-            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
-    finally:
-        os.close(int(ruleset))
+        for fds, access in ((read_only, READ_ONLY), (read_write, fs)):
+            for fd, is_dir in fds:
+                rule = _PathBeneath((access & fs) if is_dir else (access & fs & _FILE_ONLY), fd)
+                if _libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH,
+                                 ctypes.byref(rule), 0) != 0:
+                    raise OSError(ctypes.get_errno(), "landlock_add_rule failed")
+    except BaseException:
+        os.close(ruleset)
+        raise
+    return ruleset
 
 
-def _add_path(ruleset: int, path: str, access: int) -> None:
+def restrict_self(ruleset: int) -> None:
+    """Enforce `ruleset` on the calling process (and its future children), for good."""
+    if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, required by Landlock
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if _libc.syscall(_SYS_RESTRICT, ctypes.c_int(ruleset), 0) != 0:
+        raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+
+
+def restrict(read_only: Iterable[str], read_write: Iterable[str], abi: int) -> None:
+    """Build and enforce a ruleset from paths in one go (used by the start-up probe)."""
+    ro, rw = open_paths(read_only), open_paths(read_write)
     try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return  # a path that does not exist needs no rule
-    try:
-        if not os.path.isdir(path):
-            access &= _FILE_ONLY
-        rule = _PathBeneath(access, fd)
-        if _libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
-            raise OSError(ctypes.get_errno(), f"landlock_add_rule({path}) failed")
+        ruleset = build_ruleset(ro, rw, abi)
+        try:
+            restrict_self(ruleset)
+        finally:
+            os.close(ruleset)
     finally:
-        os.close(fd)
+        for fd, _ in ro + rw:
+            os.close(fd)

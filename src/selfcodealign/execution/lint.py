@@ -48,10 +48,10 @@ def _swallows(handler: ast.ExceptHandler) -> bool:
     return any(_name(t).split(".")[-1] in _SWALLOWING for t in types)
 
 
-def lint_tests(source: str) -> list[str]:
+def lint_tests(source: str | ast.Module) -> list[str]:
     """Findings that make the tests unable to fail; empty when none (or unparsable)."""
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(source) if isinstance(source, str) else source
     except (SyntaxError, ValueError):
         return []
     findings: list[str] = []

@@ -32,10 +32,10 @@ def _literal(node: ast.AST) -> tuple[bool, Any]:
         return False, None
 
 
-def extract_calls(tests: str) -> list[tuple[str, Any]] | None:
+def extract_calls(tests: str | ast.Module) -> list[tuple[str, Any]] | None:
     """[(call source, expected value)] when the tests fit oracle mode, else None."""
     try:
-        tree = ast.parse(tests)
+        tree = ast.parse(tests) if isinstance(tests, str) else tests
     except (SyntaxError, ValueError):
         return None
     calls: list[tuple[str, Any]] = []

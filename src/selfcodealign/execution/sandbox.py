@@ -126,7 +126,9 @@ class LocalSandbox:
                         "; ".join(f"{k}: {v}" for k, v in self.missing.items()))
         else:
             log.info("sandbox isolation is full: %s", self.layers)
-        self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="sandbox")
+        # Twice as many threads as workers: a job is linted and encoded while its worker is
+        # still busy with the previous one, so no zygote waits for the parent.
+        self._pool = ThreadPoolExecutor(max_workers=2 * count, thread_name_prefix="sandbox")
 
     @property
     def workers(self) -> int:
@@ -145,23 +147,26 @@ class LocalSandbox:
         return {"level": self.level, "layers": self.layers, "missing": self.missing,
                 "workers": self.workers}
 
-    def _precheck(self, program: Program) -> ExecResult | None:
+    @staticmethod
+    def _precheck(program: Program) -> ExecResult | ast.Module:
+        """A result decided without running (syntax error, suspect tests), or the tests' AST."""
+        trees = []
         for source, where in ((program.code, "implementation"), (program.tests, "tests")):
             try:
-                ast.parse(source)
+                trees.append(ast.parse(source))
             except (SyntaxError, ValueError) as exc:
                 return ExecResult(Status.SYNTAX_ERROR, detail=f"{where}: {exc}")
-        findings = lint_tests(program.tests)
+        findings = lint_tests(trees[1])
         if findings:
             return ExecResult(Status.SUSPECT, detail="; ".join(findings), findings=findings)
-        return None
+        return trees[1]
 
     def run(self, program: Program, limits: Limits | None = None) -> ExecResult:
         limits = limits or self.limits
-        early = self._precheck(program)
-        if early is not None:
-            return early
-        calls = extract_calls(program.tests) if self.oracle else None
+        tests_tree = self._precheck(program)
+        if isinstance(tests_tree, ExecResult):
+            return tests_tree
+        calls = extract_calls(tests_tree) if self.oracle else None
         key = program.key(limits, oracle=calls is not None)
         cached = self._cache.get(key)
         if cached is not None:

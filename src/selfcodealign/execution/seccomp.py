@@ -172,13 +172,17 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def install(own_pid: int, *, allow_fork: bool = False) -> None:
-    """Set no_new_privs and install the filter on the calling thread (irreversible)."""
+def install_program(program: bytes) -> None:
+    """Set no_new_privs and install a built filter on the calling thread (irreversible)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    program = build_filter(own_pid, allow_fork=allow_fork)
     buf = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
+def install(own_pid: int, *, allow_fork: bool = False) -> None:
+    """Build and install the filter for a process whose pid is `own_pid`."""
+    install_program(build_filter(own_pid, allow_fork=allow_fork))

@@ -1,13 +1,12 @@
 """The zygote: a small, warm Python process that forks one sandboxed child per program.
 
-Started by the parent (`sandbox.py`) as `python -I -m selfcodealign.execution.zygote SLOT UID DIR`
-with an empty environment, it holds no secrets or data. It pre-imports common stdlib modules and
+Started by the parent (`sandbox.py`) as `python -I` with an empty environment, it holds no secrets or data. It pre-imports common stdlib modules and
 the harness, detects the isolation layers once, then serves jobs over stdin/stdout (4-byte
-length + JSON): for each, it forks a shim (new session, new PID namespace) whose child, PID 1 of
-that namespace, applies the layers and runs the harness. The zygote enforces the wall-clock
-deadline, caps the output it reads, kills the whole namespace, removes the temp dir and answers
-with the result. Forking a warm interpreter is what makes this faster than one `python3` per
-program, even with every layer on.
+length + JSON): for each, it forks one child, PID 1 of a new PID namespace, which applies the
+layers and runs the harness. The zygote enforces the wall-clock deadline, caps the output it
+reads, kills the whole namespace, removes the temp dir and answers with the result. Forking a
+warm interpreter is what makes this faster than one `python3` per program, even with every
+layer on.
 """
 
 from __future__ import annotations
@@ -29,26 +28,27 @@ from typing import Any
 
 import orjson
 
-from selfcodealign.execution import harness
+from selfcodealign.execution import harness, landlock, seccomp
 from selfcodealign.execution.isolation import (
     ChildLimits,
+    PidNamespaces,
     apply_in_child,
     detect,
     die_with_parent,
-    enter_namespaces,
+    own_user_namespace,
     read_only_paths,
     redirect_fds,
 )
 
+# The modules model-written programs import most. Heavy, rarely used ones (asyncio,
+# unittest.mock, concurrent.futures, subprocess, logging) are left out on purpose: every
+# preloaded megabyte makes each fork slower, and a program that needs them imports them itself.
 PRELOAD = (
-    "abc", "argparse", "array", "ast", "asyncio", "base64", "bisect", "calendar", "cmath",
-    "collections", "collections.abc", "concurrent.futures", "contextlib", "copy", "csv",
-    "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions", "functools", "glob",
-    "hashlib", "heapq", "html", "io", "itertools", "json", "logging", "math", "numbers",
-    "operator", "os", "pathlib", "pprint", "queue", "random", "re", "secrets", "shutil",
-    "statistics", "string", "struct", "subprocess", "tempfile", "textwrap", "threading", "time",
-    "timeit", "types", "typing", "unicodedata", "unittest", "unittest.mock", "uuid", "warnings",
-    "weakref", "zlib",
+    "abc", "array", "ast", "base64", "bisect", "calendar", "collections", "collections.abc",
+    "contextlib", "copy", "csv", "dataclasses", "datetime", "decimal", "enum", "fractions",
+    "functools", "hashlib", "heapq", "io", "itertools", "json", "math", "numbers", "operator",
+    "os", "random", "re", "statistics", "string", "struct", "textwrap", "threading", "time",
+    "types", "typing", "unicodedata", "unittest", "weakref",
 )
 SETUP_FAILED = 125
 VERDICT_MAX = 1 << 20
@@ -85,15 +85,32 @@ def _exit_code(status: int) -> int:
 
 
 class Zygote:
-    def __init__(self, slot: int, base_uid: int, workdir: str) -> None:
+    def __init__(self, slot: int, base_uid: int, workdir: str, user_namespace: bool) -> None:
         self.workdir = workdir
-        self.layers, self.missing = detect(base_uid + slot)
+        self.layers, self.missing = detect(base_uid + slot, user_namespace)
         self.uid = base_uid + slot if self.layers.uid_drop else None
-        self.read_only = read_only_paths()
+        self.spaces = PidNamespaces() if self.layers.pid_namespace else None
+        abi = self.layers.landlock_abi
+        self.read_only = landlock.open_paths(read_only_paths()) if abi else []
+        self.devnull = landlock.open_paths([os.devnull]) if abi else []
+        # The program is PID 1 of its namespace, so its seccomp filter can be built once.
+        self.filters = {fork: seccomp.build_filter(1, allow_fork=fork) for fork in (False, True)
+                        } if self.layers.seccomp and self.spaces else None
 
     def hello(self) -> dict[str, Any]:
         return {"layers": self.layers.describe(), "level": self.layers.level(),
                 "missing": self.missing, "pid": os.getpid(), "python": sys.version.split()[0]}
+
+    def _ruleset(self, tmp: str) -> int | None:
+        if not self.layers.landlock_abi:
+            return None
+        own = landlock.open_paths([tmp])
+        try:
+            return landlock.build_ruleset(self.read_only, own + self.devnull,
+                                          self.layers.landlock_abi)
+        finally:
+            for fd, _ in own:
+                os.close(fd)
 
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
         tmp = tempfile.mkdtemp(prefix="p", dir=self.workdir)
@@ -101,41 +118,36 @@ class Zygote:
             os.chown(tmp, self.uid, self.uid)
         out_r, out_w = os.pipe()
         ver_r, ver_w = os.pipe()
-        pid_r, pid_w = os.pipe()
+        ruleset = self._ruleset(tmp)
         nonce = secrets.token_hex(16)
         start = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the shim, then the sandboxed program
-            os.close(pid_r)
-            self._child(job, tmp, out_w, ver_w, pid_w, nonce)
-        for fd in (out_w, ver_w, pid_w):
+        if self.spaces:
+            self.spaces.before_fork()
+        try:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the sandboxed program
+                self._child(job, tmp, out_w, ver_w, ruleset, nonce)
+        finally:
+            if self.spaces:
+                self.spaces.after_fork()
+        for fd in (out_w, ver_w, *([ruleset] if ruleset is not None else [])):
             os.close(fd)
         try:
             result = self._watch(pid, out_r, ver_r, start + float(job["timeout_s"]),
                                  int(job.get("output_limit", 65536)), nonce)
-            _await_namespace(pid_r)
         finally:
-            for fd in (out_r, ver_r, pid_r):
-                os.close(fd)
+            os.close(out_r)
+            os.close(ver_r)
             shutil.rmtree(tmp, ignore_errors=True)
         result["duration_s"] = round(time.monotonic() - start, 4)
         return result
 
-    def _child(self, job: dict[str, Any], tmp: str, out_w: int, ver_w: int, pid_w: int,
-               nonce: str) -> None:
+    def _child(self, job: dict[str, Any], tmp: str, out_w: int, ver_w: int,
+               ruleset: int | None, nonce: str) -> None:
         try:
             os.setsid()
-            enter_namespaces(self.layers)
-            pid = os.fork()
-            if pid:  # the shim: report the program's pid, wait for it, mirror how it ended
-                os.close(out_w)
-                os.close(ver_w)
-                os.write(pid_w, struct.pack("=i", pid))
-                os.close(pid_w)
-                _, status = os.waitpid(pid, 0)
-                os._exit(_exit_code(status))
             die_with_parent()
-            redirect_fds(out_w, ver_w)
+            redirect_fds(out_w, ver_w, ruleset)
             os.chdir(tmp)
             os.environ.clear()
             os.environ.update(HOME=tmp, TMPDIR=tmp, PATH="/usr/local/bin:/usr/bin:/bin",
@@ -143,8 +155,14 @@ class Zygote:
             tempfile.tempdir = tmp
             timeout = float(job["timeout_s"])
             limits = ChildLimits(memory_mb=int(job["memory_mb"]), cpu_s=int(timeout) + 1)
-            apply_in_child(self.layers, limits, tmp, self.uid, job.get("profile") == "fork",
-                           self.read_only)
+            fork = job.get("profile") == "fork"
+            program_filter = None
+            if self.filters is not None:
+                program_filter = self.filters[fork]
+            elif self.layers.seccomp:
+                program_filter = seccomp.build_filter(os.getpid(), allow_fork=fork)
+            apply_in_child(self.layers, limits, self.uid, has_ruleset=ruleset is not None,
+                           seccomp_filter=program_filter)
         except BaseException:
             os._exit(SETUP_FAILED)
         harness.run_and_report(job, nonce)
@@ -182,30 +200,16 @@ class Zygote:
         finally:
             if killed:
                 _kill(pid)
+            # PID 1's exit completes only after the kernel has killed and reaped every other
+            # process of its namespace, so once this returns nothing of the program is left.
             _, status = os.waitpid(pid, 0)
             os.close(pidfd)
         return _classify(killed, bytes(verdict), nonce, _exit_code(status), output, limit)
 
 
-def _await_namespace(pid_r: int, timeout: float = 5.0) -> None:
-    """Wait until the program's PID 1 is gone: its exit completes only after the kernel has
-    killed and reaped every other process of the namespace (a killed shim does not wait)."""
-    data = os.read(pid_r, 4)
-    if len(data) != 4:
-        return
-    try:
-        pidfd = os.pidfd_open(struct.unpack("=i", data)[0])
-    except ProcessLookupError:
-        return
-    try:
-        select.select([pidfd], [], [], timeout)
-    finally:
-        os.close(pidfd)
-
-
 def _kill(pid: int) -> None:
-    """Kill the shim's process group; PDEATHSIG then kills PID 1, which ends the namespace."""
-    for kill in (os.killpg, os.kill):
+    """Kill the program (PID 1 of its namespace, taking the namespace with it) and its group."""
+    for kill in (os.kill, os.killpg):
         with contextlib.suppress(ProcessLookupError):
             kill(pid, signal.SIGKILL)
 
@@ -248,7 +252,14 @@ def main() -> None:
         os.setresgid(run_as, run_as, run_as)
         os.setresuid(run_as, run_as, run_as)
         ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: own /proc/self again
-    zygote = Zygote(slot, base_uid, workdir)
+    user_namespace = False
+    if os.geteuid() != 0:
+        try:
+            own_user_namespace()
+            user_namespace = True
+        except OSError:
+            pass  # detect() reports the missing PID namespace
+    zygote = Zygote(slot, base_uid, workdir, user_namespace)
     gc.collect()
     gc.freeze()  # keep the preloaded heap shared with the children (fewer copy-on-write pages)
     write_msg(1, zygote.hello())
