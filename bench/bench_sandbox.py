@@ -21,9 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from programs import generate  # noqa: E402
-
-from selfcodealign.execution import Limits, LocalSandbox, Program  # noqa: E402
+from programs import generate
+from selfcodealign.execution import Limits, LocalSandbox, Program
 
 TIMEOUT_S = 10.0
 

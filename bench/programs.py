@@ -84,7 +84,8 @@ TEMPLATES: list[tuple[str, str]] = [
         "assert harmonic({k} % 12 + 1) > 0\n",
     ),
     (
-        "def rle(text):\n    if not text:\n        return ''\n    out, prev, count = [], text[0], 1\n"
+        "def rle(text):\n    if not text:\n        return ''\n"
+        "    out, prev, count = [], text[0], 1\n"
         "    for ch in text[1:]:\n        if ch == prev:\n            count += 1\n"
         "        else:\n            out.append(f'{{count}}{{prev}}')\n"
         "            prev, count = ch, 1\n    out.append(f'{{count}}{{prev}}')\n"
