@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,18 +67,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--programs", type=int, default=600)
     parser.add_argument("--workers", type=int, default=0, help="0 = one per core")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds; the medians are reported")
     args = parser.parse_args()
     workers = args.workers or os.cpu_count() or 1
     programs = generate(args.programs)
-    started, ours, ours_passed, info = run_sandbox(programs, workers)
-    base, base_passed = run_baseline(programs, workers)
+    ours_times, base_times, starts = [], [], []
+    for _ in range(args.rounds):  # alternate, so drift in machine load hits both alike
+        started, ours, ours_passed, info = run_sandbox(programs, workers)
+        base, base_passed = run_baseline(programs, workers)
+        ours_times.append(ours)
+        base_times.append(base)
+        starts.append(started)
+    ours, base = statistics.median(ours_times), statistics.median(base_times)
     n = len(programs)
     agree = sum(a == b for a, b in zip(ours_passed, base_passed, strict=True))
-    print(f"programs: {n} on {workers} workers; isolation: {info['level']} {info['layers']}")
-    print(f"sandbox   {n / ours:8.1f} programs/s  ({ours:.2f} s, +{started:.2f} s start-up), "
-          f"passed {sum(ours_passed)}")
-    print(f"baseline  {n / base:8.1f} programs/s  ({base:.2f} s), passed {sum(base_passed)} "
-          "(python3 -I per program, exit code 0 = pass)")
+    print(f"programs: {n} x {args.rounds} rounds on {workers} workers; "
+          f"isolation: {info['level']} {info['layers']}")
+    print(f"sandbox   {n / ours:8.1f} programs/s  (median {ours:.2f} s, "
+          f"+{statistics.median(starts):.2f} s start-up), passed {sum(ours_passed)}")
+    print(f"baseline  {n / base:8.1f} programs/s  (median {base:.2f} s), passed "
+          f"{sum(base_passed)} (python3 -I per program, exit code 0 = pass)")
     print(f"ratio     {base / ours:.2f}x   verdicts agree on {agree}/{n}")
 
 

@@ -1,12 +1,12 @@
 """The zygote: a small, warm Python process that forks one sandboxed child per program.
 
 Started by the parent (`sandbox.py`) as `python -I` with an empty environment, it holds no
-secrets or data. It pre-imports common stdlib modules and the harness, detects the isolation layers once, then serves jobs over stdin/stdout (4-byte
-length + JSON): for each, it forks one child, PID 1 of a new PID namespace, which applies the
-layers and runs the harness. The zygote enforces the wall-clock deadline, caps the output it
-reads, kills the whole namespace, removes the temp dir and answers with the result. Forking a
-warm interpreter is what makes this faster than one `python3` per program, even with every
-layer on.
+secrets or data. It pre-imports common stdlib modules and the harness, detects the isolation
+layers once, then serves jobs over stdin/stdout (4-byte length + JSON). For each job it forks
+one child, PID 1 of a new PID namespace, which applies the layers and runs the harness. The
+zygote enforces the wall-clock deadline, caps the output it reads, kills the whole namespace,
+removes the temp dir and answers with the result. Forking a warm interpreter is what makes
+this faster than one `python3` per program, even with every layer on.
 """
 
 from __future__ import annotations
