@@ -48,7 +48,8 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[LocalSandbox]:
     else:
         run_as = UNPRIVILEGED_UID if request.param == "unprivileged" else None
     os.environ["SCA_TEST_SECRET"] = SECRET  # the workers must not see it
-    box = LocalSandbox(workers=2, limits=LIMITS, run_as=run_as)
+    # socket is preloaded so that the network test reaches the socket() call in both modes
+    box = LocalSandbox(workers=2, limits=LIMITS, run_as=run_as, preload=("socket",))
     box.mode = request.param  # type: ignore[attr-defined]
     yield box
     box.close()

@@ -164,6 +164,10 @@ class ExecuteConfig(Section):
     workers: int = setting(
         0, "Sandbox worker processes (0: one per CPU core).", affects_output=False, ge=0
     )
+    preload: list[str] = setting(
+        [], "Extra modules each worker imports once (e.g. numpy), on top of common stdlib ones.",
+        affects_output=False,
+    )
     base_uid: int = setting(
         61000, "As root, programs run as uid base_uid + worker slot.", affects_output=False,
         ge=1000,

@@ -56,7 +56,8 @@ def execute(
         store.begin(config, "execute")
         writer = store.writer(config, "execute", force=force)
     with LocalSandbox(workers=config.execute.workers, limits=limits_from(config),
-                      oracle=config.execute.oracle, base_uid=config.execute.base_uid) as box:
+                      oracle=config.execute.oracle, base_uid=config.execute.base_uid,
+                      preload=tuple(config.execute.preload)) as box:
         isolation = box.describe()
         writer.stats.info["sandbox"] = isolation
         stage = Execute(box, limits_from(config))

@@ -243,8 +243,9 @@ def _classify(killed: str | None, verdict: bytes, nonce: str, exit_code: int,
 def main() -> None:
     slot, base_uid, workdir, run_as = (int(sys.argv[1]), int(sys.argv[2]), sys.argv[3],
                                        int(sys.argv[4]))
+    extra = tuple(name for name in sys.argv[5].split(",") if name)
     harness.install_hooks()
-    for name in PRELOAD:
+    for name in PRELOAD + extra:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     if run_as >= 0:  # serve as an unprivileged user, as when the caller is not root
