@@ -81,13 +81,18 @@ def test_run_mode_reads_the_responses_stage(run_cli: Callable[..., Any], tmp_pat
     with store.writer(config, "responses") as writer:
         for i in range(5):
             writer.write(make_id("instruction", i), kept=[response(i)])
+        writer.write("dup", kept=[{**response(1), "id": "r1-again"}])  # same program as r1
     result = run_cli("execute", "--runs-dir", str(tmp_path), "--run-name", "demo")
     assert result.code == 0, result.err
-    executed = list(store.read("execute"))
-    assert len(executed) == 5 and sum(r["passed"] for r in executed) == 3
+    executed = {r["id"]: r for r in store.read("execute")}
+    assert len(executed) == 6 and sum(r["passed"] for r in executed.values()) == 4
+    # identical programs run once: whichever ran second came from the cache
+    assert executed["r1"]["execution"]["cached"] != executed["r1-again"]["execution"]["cached"]
     manifest = store.manifest()
     assert manifest["invocations"][-1]["command"] == "execute"
     assert manifest["stages"]["execute"]["complete"] is True
+    assert manifest["stages"]["execute"]["info"]["sandbox"]["level"] in ("full", "partial",
+                                                                        "minimal")
 
 
 class FlakySandbox:

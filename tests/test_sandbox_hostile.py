@@ -283,3 +283,16 @@ def test_statuses_are_specific(sandbox: LocalSandbox) -> None:
     }
     for expected, (code, tests) in cases.items():
         assert sandbox.run(Program(code, tests)).status is expected, expected
+
+
+def test_a_missing_layer_is_reported_never_silent(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="selfcodealign.execution.sandbox"), LocalSandbox(
+            workers=1, limits=LIMITS, disable_layers=("landlock", "seccomp")) as box:
+        info = box.describe()
+        reading = box.run(Program("", "text = open('/etc/hostname').read()\nassert text\n"))
+    assert info["level"] == "partial"
+    assert set(info["missing"]) >= {"landlock", "seccomp"}
+    assert info["layers"]["landlock_abi"] == 0 and info["layers"]["seccomp"] is False
+    assert "sandbox isolation is partial" in caplog.text and "landlock" in caplog.text
+    # Weaker, and it shows: without Landlock a world-readable host file is readable.
+    assert reading.status is Status.PASSED

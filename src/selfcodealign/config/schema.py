@@ -164,6 +164,9 @@ class ExecuteConfig(Section):
     workers: int = setting(
         0, "Sandbox worker processes (0: one per CPU core).", affects_output=False, ge=0
     )
+    disable_layers: list[Literal["pid_namespace", "uid_drop", "landlock", "seccomp"]] = setting(
+        [], "Isolation layers to leave off on purpose; they are reported as missing."
+    )
     preload: list[str] = setting(
         [], "Extra modules each worker imports once (e.g. numpy), on top of common stdlib ones.",
         affects_output=False,

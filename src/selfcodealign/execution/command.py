@@ -57,7 +57,8 @@ def execute(
         writer = store.writer(config, "execute", force=force)
     with LocalSandbox(workers=config.execute.workers, limits=limits_from(config),
                       oracle=config.execute.oracle, base_uid=config.execute.base_uid,
-                      preload=tuple(config.execute.preload)) as box:
+                      preload=tuple(config.execute.preload),
+                      disable_layers=tuple(config.execute.disable_layers)) as box:
         isolation = box.describe()
         writer.stats.info["sandbox"] = isolation
         stage = Execute(box, limits_from(config))

@@ -247,29 +247,36 @@ def _probe_pid_namespace() -> None:
             raise OSError("the child was not PID 1 in its namespace")
 
 
-def detect(uid: int, user_namespace: bool) -> tuple[Layers, dict[str, str]]:
-    """Try every layer; returns what works and, for each missing layer, why."""
-    missing: dict[str, str] = {}
-    error = _try(_probe_pid_namespace)
-    if error:
-        missing["pid_namespace"] = error
+LAYER_NAMES = ("pid_namespace", "uid_drop", "landlock", "seccomp")
+
+
+def detect(uid: int, user_namespace: bool,
+           disabled: tuple[str, ...] = ()) -> tuple[Layers, dict[str, str]]:
+    """Try every layer not `disabled`; returns what works and, for each missing layer, why."""
+    missing = {name: "disabled by configuration (execute.disable_layers)" for name in disabled}
+
+    def probe(name: str, step: Callable[[], object]) -> bool:
+        if name in disabled:
+            return False
+        error = _try(step)
+        if error:
+            missing[name] = error
+        return error is None
+
+    pid_ns = probe("pid_namespace", _probe_pid_namespace)
     uid_drop = False
     if os.geteuid() == 0 and not user_namespace:
-        uid_error = _try(lambda: drop_privileges(uid, keep_read_search=True))
-        uid_drop = uid_error is None
-        if uid_error:
-            missing["uid_drop"] = uid_error
+        uid_drop = probe("uid_drop", lambda: drop_privileges(uid, keep_read_search=True))
     abi = landlock.abi_version()
-    if abi:
-        ll_error = _try(lambda: landlock.restrict(read_only_paths(), ["/tmp"], abi))
-        if ll_error:
-            missing["landlock"] = ll_error
-            abi = 0
-    else:
+    if not abi and "landlock" not in disabled:
         missing["landlock"] = "the kernel has no Landlock (Linux >= 5.13 with landlock in lsm=)"
-    sc_error = seccomp.supported() or _try(lambda: seccomp.install(os.getpid()))
-    if sc_error:
-        missing["seccomp"] = sc_error
-    layers = Layers(pid_namespace=error is None, user_namespace=user_namespace,
-                    uid_drop=uid_drop, landlock_abi=abi, seccomp=sc_error is None)
+    elif abi and not probe("landlock",
+                           lambda: landlock.restrict(read_only_paths(), ["/tmp"], abi)):
+        abi = 0
+    unsupported = seccomp.supported()
+    if unsupported and "seccomp" not in disabled:
+        missing["seccomp"] = unsupported
+    seccomp_ok = not unsupported and probe("seccomp", lambda: seccomp.install(os.getpid()))
+    layers = Layers(pid_namespace=pid_ns, user_namespace=user_namespace and pid_ns,
+                    uid_drop=uid_drop, landlock_abi=abi, seccomp=seccomp_ok)
     return layers, missing

@@ -53,12 +53,13 @@ class _Worker:
     """One zygote process and the pipes to it."""
 
     def __init__(self, slot: int, base_uid: int, workdir: str, run_as: int | None,
-                 preload: tuple[str, ...]) -> None:
+                 preload: tuple[str, ...], disabled: tuple[str, ...]) -> None:
         self.slot = slot
         env = {k: v for k, v in os.environ.items() if k == "LD_LIBRARY_PATH"}
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _BOOT, _PACKAGE_PARENT, str(slot), str(base_uid),
-             workdir, str(run_as if run_as is not None else -1), ",".join(preload)],
+             workdir, str(run_as if run_as is not None else -1), ",".join(preload),
+             ",".join(disabled)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=env, cwd=workdir, close_fds=True,
         )
@@ -95,12 +96,13 @@ class LocalSandbox:
 
     def __init__(self, workers: int = 0, limits: Limits | None = None, *,
                  oracle: bool = True, base_uid: int = 61000, run_as: int | None = None,
-                 preload: tuple[str, ...] = (), cache_size: int = 200_000,
-                 retries: int = 2) -> None:
+                 preload: tuple[str, ...] = (), disable_layers: tuple[str, ...] = (),
+                 cache_size: int = 200_000, retries: int = 2) -> None:
         """`oracle`: use oracle-outside mode for tests that fit it. `base_uid`: as root,
         programs run as uid base_uid + worker slot. `run_as`: start the workers as this
         unprivileged uid (root only), as if the caller were not root. `preload`: modules the
-        workers import once, on top of the common stdlib ones (e.g. numpy)."""
+        workers import once, on top of the common stdlib ones (e.g. numpy). `disable_layers`:
+        layers to leave off on purpose (reported as missing, like any other)."""
         if sys.platform != "linux" or not hasattr(os, "pidfd_open"):
             raise SandboxError("the local sandbox needs Linux >= 5.3 (pidfd, namespaces); "
                                f"this is {sys.platform}")
@@ -110,6 +112,7 @@ class LocalSandbox:
         self.base_uid = base_uid
         self.run_as = run_as
         self.preload = tuple(preload)
+        self.disable_layers = tuple(disable_layers)
         self._cache: OrderedDict[str, ExecResult] = OrderedDict()
         self._cache_size = cache_size
         self.workdir = tempfile.mkdtemp(prefix="selfcodealign-sandbox-")
@@ -143,7 +146,8 @@ class LocalSandbox:
         return len(self._all)
 
     def _spawn(self, slot: int) -> _Worker:
-        worker = _Worker(slot, self.base_uid, self.workdir, self.run_as, self.preload)
+        worker = _Worker(slot, self.base_uid, self.workdir, self.run_as, self.preload,
+                         self.disable_layers)
         self._all.append(worker)
         return worker
 

@@ -85,9 +85,10 @@ def _exit_code(status: int) -> int:
 
 
 class Zygote:
-    def __init__(self, slot: int, base_uid: int, workdir: str, user_namespace: bool) -> None:
+    def __init__(self, slot: int, base_uid: int, workdir: str, user_namespace: bool,
+                 disabled: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
-        self.layers, self.missing = detect(base_uid + slot, user_namespace)
+        self.layers, self.missing = detect(base_uid + slot, user_namespace, disabled)
         self.uid = base_uid + slot if self.layers.uid_drop else None
         self.spaces = PidNamespaces() if self.layers.pid_namespace else None
         abi = self.layers.landlock_abi
@@ -244,6 +245,7 @@ def main() -> None:
     slot, base_uid, workdir, run_as = (int(sys.argv[1]), int(sys.argv[2]), sys.argv[3],
                                        int(sys.argv[4]))
     extra = tuple(name for name in sys.argv[5].split(",") if name)
+    disabled = tuple(name for name in sys.argv[6].split(",") if name)
     harness.install_hooks()
     for name in PRELOAD + extra:
         with contextlib.suppress(ImportError):
@@ -254,13 +256,13 @@ def main() -> None:
         os.setresuid(run_as, run_as, run_as)
         ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: own /proc/self again
     user_namespace = False
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 and "pid_namespace" not in disabled:
         try:
             own_user_namespace()
             user_namespace = True
         except OSError:
             pass  # detect() reports the missing PID namespace
-    zygote = Zygote(slot, base_uid, workdir, user_namespace)
+    zygote = Zygote(slot, base_uid, workdir, user_namespace, disabled)
     gc.collect()
     gc.freeze()  # keep the preloaded heap shared with the children (fewer copy-on-write pages)
     write_msg(1, zygote.hello())
