@@ -19,9 +19,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,8 @@ class LocalSandbox:
         self.preload = tuple(preload)
         self.disable_layers = tuple(disable_layers)
         self._cache: OrderedDict[str, ExecResult] = OrderedDict()
+        self._running: dict[str, Future[ExecResult]] = {}
+        self._lock = threading.Lock()
         self._cache_size = cache_size
         self.workdir = tempfile.mkdtemp(prefix="selfcodealign-sandbox-")
         os.chmod(self.workdir, 0o711)  # per-slot uids reach their own job folders only
@@ -180,9 +183,40 @@ class LocalSandbox:
             return tests_tree
         calls = extract_calls(tests_tree) if self.oracle else None
         key = program.key(limits, oracle=calls is not None)
-        cached = self._cache.get(key)
+        with self._lock:  # identical programs run once, even when they arrive together
+            cached = self._cache.get(key)
+            running = self._running.get(key)
+            if cached is None and running is None:
+                running = self._running[key] = Future()
+                owner = True
+            else:
+                owner = False
         if cached is not None:
             return replace(cached, cached=True)
+        assert running is not None
+        if not owner:
+            return replace(running.result(), cached=True)
+        try:
+            result = self._execute(program, limits, calls)
+        except BaseException as exc:
+            with self._lock:
+                self._running.pop(key, None)
+            running.set_exception(exc)
+            raise
+        with self._lock:
+            self._running.pop(key, None)
+            self._remember(key, result)
+        running.set_result(result)
+        return result
+
+    def _remember(self, key: str, result: ExecResult) -> None:
+        if result.status is not Status.INFRA_ERROR:
+            self._cache[key] = result
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _execute(self, program: Program, limits: Limits,
+                 calls: list[tuple[str, Any]] | None) -> ExecResult:
         job = {"code": program.code, "tests": program.tests, "timeout_s": limits.timeout_s,
                "memory_mb": limits.memory_mb, "output_limit": limits.output_limit,
                "profile": limits.profile}
@@ -193,13 +227,7 @@ class LocalSandbox:
             result = self._dispatch(job)
             if result.status is not Status.INFRA_ERROR:
                 break
-        if calls is not None:
-            result = self._judge(result, calls)
-        if result.status is not Status.INFRA_ERROR:
-            self._cache[key] = result
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return result
+        return self._judge(result, calls) if calls is not None else result
 
     @staticmethod
     def _judge(result: ExecResult, calls: list[tuple[str, Any]]) -> ExecResult:
