@@ -226,6 +226,8 @@ def _tampering(before: dict[str, int], threads: set[int | None]) -> list[str]:
     extra = [t.name for t in threading.enumerate() if t.ident not in threads and t.is_alive()]
     if extra:
         found.append(f"threads still running: {', '.join(extra[:3])}")
+    if _leftover_children():
+        found.append("child processes still running")
     return found
 
 
@@ -305,6 +307,23 @@ def _compile(source: str, filename: str, tree: ast.Module | None = None) -> Any:
                    dont_inherit=True)
 
 
+class _Watch:
+    """Before the program: live threads, the snapshot, a fresh `solution`/`__main__` module.
+    After it: the tamper check, which overrides any other status."""
+
+    def __init__(self) -> None:
+        self.threads = {t.ident for t in threading.enumerate()}
+        self.before = _snapshot()
+        self.ns = _main_module()
+        self.ns.update(__name__="solution", __builtins__=builtins)
+
+    def verdict(self, verdict: dict[str, Any]) -> dict[str, Any]:
+        tampered = _tampering(self.before, self.threads)
+        if tampered:
+            verdict["status"], verdict["tamper"] = "tamper", tampered[:10]
+        return verdict
+
+
 def run(code: str, tests: str) -> dict[str, Any]:
     """Run implementation then tests in this process; returns the verdict fields."""
     verdict: dict[str, Any] = {"status": "passed", "detail": ""}
@@ -314,10 +333,8 @@ def run(code: str, tests: str) -> dict[str, Any]:
         test_code = _compile(tests, "tests.py", tree)
     except (SyntaxError, ValueError) as exc:
         return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
-    threads = {t.ident for t in threading.enumerate()}
-    before = _snapshot()
-    ns = _main_module()
-    ns.update(__name__="solution", __builtins__=builtins)
+    watch = _Watch()
+    ns = watch.ns
     step = "implementation"
     try:
         exec(impl, ns)
@@ -346,12 +363,7 @@ def run(code: str, tests: str) -> dict[str, Any]:
                                  f"first: {_State.first_failure}")
         elif _State.asserts == 0:
             verdict["status"] = "no_tests_ran"
-    tampered = _tampering(before, threads)
-    if _leftover_children():
-        tampered.append("child processes still running")
-    if tampered:
-        verdict["status"], verdict["tamper"] = "tamper", tampered[:10]
-    return verdict
+    return watch.verdict(verdict)
 
 
 def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
@@ -360,10 +372,8 @@ def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
         impl = _compile(code, "solution.py")
     except (SyntaxError, ValueError) as exc:
         return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
-    threads = {t.ident for t in threading.enumerate()}
-    before = _snapshot()
-    ns = _main_module()
-    ns.update(__name__="solution", __builtins__=builtins)
+    watch = _Watch()
+    ns = watch.ns
     returns: list[Any] = []
     verdict: dict[str, Any] = {"status": "passed", "detail": "", "returns": returns}
     try:
@@ -376,12 +386,7 @@ def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
                 break
     except BaseException as exc:
         verdict["status"], verdict["detail"] = _classify(exc, "implementation")
-    tampered = _tampering(before, threads)
-    if _leftover_children():
-        tampered.append("child processes still running")
-    if tampered:
-        verdict["status"], verdict["tamper"] = "tamper", tampered[:10]
-    return verdict
+    return watch.verdict(verdict)
 
 
 def run_and_report(job: dict[str, Any], nonce: str) -> None:
