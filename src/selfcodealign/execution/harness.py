@@ -33,146 +33,21 @@ from typing import Any
 import orjson
 
 from selfcodealign.execution import oracle
+from selfcodealign.execution.counting import (
+    COUNT,
+    EQUAL,
+    TRACK,
+    AlwaysEqual,
+    State,
+    Tracked,
+    count,
+    equal,
+    instrument_tests,
+)
+from selfcodealign.execution.counting import install_hooks as _install_counting
 
-COUNT = "__sca_assert__"
-TRACK = "__sca_track__"
-EQUAL = "__sca_equal__"
 VERDICT_FD = 3
-
-
-class _State:
-    asserts = 0
-    tests_run = 0
-    failures = 0
-    errors = 0
-    first_failure = ""
-    unittest_classes: set[type] = set()  # noqa: RUF012 - process-wide by design
-    watched: list[tuple[str, dict[str, Any], Any]] = []  # noqa: RUF012
-
-
-# -- hooks installed once in the zygote, before any fork ------------------------------------
-
-
-def _counting(method: Any) -> Any:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _State.asserts += 1
-        return method(*args, **kwargs)
-
-    wrapper.__wrapped__ = method  # type: ignore[attr-defined]
-    return wrapper
-
-
-def install_hooks() -> None:
-    """Count unittest asserts and results (TestResult is what every runner reports to)."""
-    case = unittest.TestCase
-    for name, value in list(vars(case).items()):
-        if name.startswith(("assert", "fail")) and isinstance(value, FunctionType):
-            setattr(case, name, _counting(value))
-    result = unittest.TestResult
-    original = {n: getattr(result, n) for n in (
-        "startTest", "addFailure", "addError", "addUnexpectedSuccess", "addSubTest")}
-
-    def start(self: Any, test: Any) -> None:
-        _State.tests_run += 1
-        _State.unittest_classes.add(type(test))
-        original["startTest"](self, test)
-
-    def note(test: Any, err: Any) -> None:
-        if not _State.first_failure and isinstance(err, tuple) and len(err) == 3:
-            last = traceback.format_exception_only(err[0], err[1])[-1].strip()
-            _State.first_failure = f"{test}: {last}"[:1000]
-
-    def failure(self: Any, test: Any, err: Any) -> None:
-        _State.failures += 1
-        note(test, err)
-        original["addFailure"](self, test, err)
-
-    def error(self: Any, test: Any, err: Any) -> None:
-        _State.errors += 1
-        note(test, err)
-        original["addError"](self, test, err)
-
-    def unexpected(self: Any, test: Any) -> None:
-        _State.failures += 1
-        original["addUnexpectedSuccess"](self, test)
-
-    def subtest(self: Any, test: Any, subtest: Any, err: Any) -> None:
-        if err is not None:
-            _State.failures += 1
-        original["addSubTest"](self, test, subtest, err)
-
-    hooks = {"startTest": start, "addFailure": failure, "addError": error,
-             "addUnexpectedSuccess": unexpected, "addSubTest": subtest}
-    for name, hook in hooks.items():
-        setattr(result, name, hook)
-    _snapshot()  # make the version views now, before any fork
-
-
-
-# -- instrumentation -----------------------------------------------------------------------
-
-
-class _Instrument(ast.NodeTransformer):
-    def visit_Assert(self, node: ast.Assert) -> list[ast.stmt]:
-        self.generic_visit(node)
-        count = ast.Expr(ast.Call(ast.Name(COUNT, ast.Load()), [], []))
-        test = node.test
-        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0],
-                                                                               ast.Eq):
-            # `assert a == b` -> `assert __sca_equal__(a, b)`: same truth, but an object that
-            # equals everything is caught (see _equal).
-            call = ast.Call(ast.Name(EQUAL, ast.Load()), [test.left, test.comparators[0]], [])
-            node.test = ast.copy_location(call, test)
-        return [ast.copy_location(count, node), node]
-
-
-def instrument_tests(tree: ast.Module) -> ast.Module:
-    """Count every assert; track top-level test_* functions so uncalled ones can be run."""
-    tree = _Instrument().visit(tree)
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
-                "test"):
-            node.decorator_list.insert(0, ast.Name(TRACK, ast.Load()))
-    return ast.fix_missing_locations(tree)
-
-
-def _count() -> None:
-    _State.asserts += 1
-
-
-class AlwaysEqual(AssertionError):
-    """An operand of `==` claims to equal an object it has never seen."""
-
-
-class _Stranger:
-    pass
-
-
-def _equal(left: Any, right: Any) -> bool:
-    if not left == right:  # noqa: SIM201 - evaluate == exactly as the assert would
-        return False
-    stranger = _Stranger()
-    for side in (left, right):
-        try:
-            claims = bool(side == stranger)
-        except Exception:  # e.g. arrays compare elementwise; not an always-equal object
-            claims = False
-        if claims:  # no honest __eq__ says yes to a fresh, unrelated object
-            raise AlwaysEqual(f"{type(side).__name__} object equals anything")
-    return True
-
-
-class _Tracked:
-    """A test function the harness can run later if the tests never called it."""
-
-    def __init__(self, func: Any) -> None:
-        self.func, self.called = func, False
-        self.__name__ = getattr(func, "__name__", "test")
-        self.__wrapped__ = func
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.called = True
-        return self.func(*args, **kwargs)
+__all__ = ["install_hooks", "run", "run_and_report", "run_calls"]
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -199,12 +74,18 @@ def _watched_dicts() -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+def install_hooks() -> None:
+    """In the zygote, before any fork: the counting hooks, then the tamper-check views."""
+    _install_counting()
+    _snapshot()
+
+
 def _snapshot() -> dict[str, int]:
     """Identities of everything a program could patch to fake a pass."""
     snap: dict[str, int] = {}
-    if not _State.watched:
-        _State.watched = [(label, ns, _version_cell(ns)) for label, ns in _watched_dicts()]
-    for label, namespace, cell in _State.watched:
+    if not State.watched:
+        State.watched = [(label, ns, _version_cell(ns)) for label, ns in _watched_dicts()]
+    for label, namespace, cell in State.watched:
         if cell is not None:
             snap[f"{label} (any name)"] = cell.value
         else:
@@ -258,7 +139,7 @@ def _run_uncalled(ns: dict[str, Any]) -> tuple[list[str], list[str], tuple[str, 
     """Run tracked test functions never called, then TestCase classes never run."""
     ran, skipped = [], []
     for name, value in list(ns.items()):
-        if not isinstance(value, _Tracked) or value.called:
+        if not isinstance(value, Tracked) or value.called:
             continue
         func = value.func
         code = getattr(func, "__code__", None)
@@ -273,7 +154,7 @@ def _run_uncalled(ns: dict[str, Any]) -> tuple[list[str], list[str], tuple[str, 
         except BaseException as exc:
             return ran, skipped, _classify(exc, f"test function {name}")
     cases = [v for v in ns.values() if isinstance(v, type) and issubclass(v, unittest.TestCase)
-             and v.__module__ == "__main__" and v not in _State.unittest_classes]
+             and v.__module__ == "__main__" and v not in State.unittest_classes]
     for case in cases:
         suite = unittest.defaultTestLoader.loadTestsFromTestCase(case)
         if suite.countTestCases():
@@ -338,12 +219,12 @@ def run(code: str, tests: str) -> dict[str, Any]:
     step = "implementation"
     try:
         exec(impl, ns)
-        ns.update({"__name__": "__main__", COUNT: _count, TRACK: _Tracked, EQUAL: _equal})
+        ns.update({"__name__": "__main__", COUNT: count, TRACK: Tracked, EQUAL: equal})
         step = "tests"
         try:
             exec(test_code, ns)
         except SystemExit:
-            if _State.tests_run == 0:
+            if State.tests_run == 0:
                 raise  # only unittest.main()'s own exit after its run is expected
         step = "uncalled tests"
         verdict["ran_uncalled"], verdict["skipped"], problem = _run_uncalled(ns)
@@ -354,14 +235,14 @@ def run(code: str, tests: str) -> dict[str, Any]:
             verdict["status"], verdict["detail"] = "failed", f"tests exited with {exc.code!r}"
         else:
             verdict["status"], verdict["detail"] = _classify(exc, step)
-    verdict.update(asserts=_State.asserts, tests_run=_State.tests_run,
-                   test_failures=_State.failures + _State.errors)
+    verdict.update(asserts=State.asserts, tests_run=State.tests_run,
+                   test_failures=State.failures + State.errors)
     if verdict["status"] == "passed":
-        if _State.failures or _State.errors:
+        if State.failures or State.errors:
             verdict["status"] = "failed"
-            verdict["detail"] = (f"{_State.failures} unittest failures, {_State.errors} errors; "
-                                 f"first: {_State.first_failure}")
-        elif _State.asserts == 0:
+            verdict["detail"] = (f"{State.failures} unittest failures, {State.errors} errors; "
+                                 f"first: {State.first_failure}")
+        elif State.asserts == 0:
             verdict["status"] = "no_tests_ran"
     return watch.verdict(verdict)
 

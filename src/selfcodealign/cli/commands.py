@@ -1,0 +1,194 @@
+"""The stage commands: `execute` (built), `run` (dry run), and those still to come.
+
+Each command resolves its config first, so a bad `--set` or flag is reported even for a stage
+that is not built yet (which then exits with code 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from selfcodealign.cli.app import (
+    F,
+    cli,
+    model_options,
+    not_built,
+    resolve,
+    run_options,
+    shared_options,
+)
+from selfcodealign.config import STAGES
+from selfcodealign.store import RunStore
+
+
+def _stage_command(name: str, summary: str, example: str, arrives: str, *, llm: bool = False,
+                   extra: Sequence[Callable[[F], F]] = ()) -> None:
+    def command(**flags: Any) -> None:
+        resolve(click.get_current_context(), **flags)
+        raise not_built(name, arrives)
+
+    command.__doc__ = f"{summary}\n\n\b\nExample:\n  {example}"
+    decorated: Any = command
+    # The last decorator applied is listed first in --help: own options, model, run, shared.
+    for option in (shared_options, run_options, *([model_options] if llm else []),
+                   *reversed(extra)):
+        decorated = option(decorated)
+    cli.command(name)(decorated)
+
+_LATER = {
+    "seeds": "seed mining lands with issue 4",
+    "llm": "the LLM backends and generation stages land with issue 5",
+    "select": "selection and export land with issue 6",
+    "train": "SFT training lands with issue 7",
+    "evaluate": "evaluation lands with issue 8",
+    "run": "the whole-loop command lands with issue 9",
+    "report": "the HTML report lands with issue 9",
+}
+
+_stage_command(
+    "seeds", "Mine seed functions (docstring, returns a value, typed, clean) from a Python corpus.",
+    "selfcodealign seeds --corpus ~/src/myrepo --run-name demo", _LATER["seeds"],
+    extra=[click.option("--corpus", help="Directory, git repo, JSONL/Parquet or dataset "
+                                         "(seeds.corpus; default: the Python stdlib).")],
+)
+_stage_command(
+    "concepts", "S->C: the base model lists the programming concepts of each seed (8-shot).",
+    "selfcodealign concepts --run-name demo --backend vllm --model bigcode/starcoder2-15b",
+    _LATER["llm"], llm=True,
+)
+_stage_command(
+    "instructions", "C->I: the base model writes one task per concept list (8-shot).",
+    "selfcodealign instructions --run-name demo --backend vllm --model bigcode/starcoder2-15b",
+    _LATER["llm"], llm=True,
+)
+_stage_command(
+    "responses", "I->R: the base model answers each task and writes its own tests (n=10).",
+    "selfcodealign responses --run-name demo --backend openai --base-url http://localhost:8000/v1",
+    _LATER["llm"], llm=True,
+)
+_stage_command(
+    "select", "Pick one passing response per task; dedup, decontaminate, export the SFT dataset.",
+    "selfcodealign select --input runs/demo/execute --output data/sft", _LATER["select"],
+    extra=[click.option("--input", "input_path", type=click.Path(),
+                        help="Executed samples (a stage folder or JSONL file)."),
+           click.option("--output", "output_path", type=click.Path(),
+                        help="Folder for the exported dataset.")],
+)
+_stage_command(
+    "train", "Prompt-masked SFT of the base model on its own data (the paper's recipe).",
+    "selfcodealign train --data data/sft --model bigcode/starcoder2-3b --output-dir ckpt",
+    _LATER["train"],
+    extra=[click.option("--data", type=click.Path(), help="SFT dataset folder or JSONL file."),
+           click.option("--model", help="Base model to fine-tune (backend.model)."),
+           click.option("--output-dir", type=click.Path(), help="Checkpoint folder."),
+           click.option("--epochs", type=float, help="Training epochs (train.epochs).")],
+)
+_stage_command(
+    "evaluate", "Score HumanEval+ / MBPP+ samples as EvalPlus does, or generate and score.",
+    "selfcodealign evaluate --benchmark humaneval --samples samples.jsonl --output results.json",
+    _LATER["evaluate"], llm=True,
+    extra=[click.option("--benchmark", type=click.Choice(["humaneval", "mbpp"])),
+           click.option("--samples", type=click.Path(), help="EvalPlus-format samples JSONL."),
+           click.option("--dataset", type=click.Path(),
+                        help="EvalPlus release folder (evaluate.dataset_dir)."),
+           click.option("--output", "output_path", type=click.Path(), help="Results JSON.")],
+)
+
+
+@cli.command("execute")
+@shared_options
+@run_options
+@click.option("--profile", type=click.Choice(["default", "fork"]),
+              help="Sandbox profile (execute.profile): fork allows new processes.")
+@click.option("--oracle/--no-oracle", default=None,
+              help="Keep expected values of `assert f(...) == value` tests outside the sandbox.")
+@click.option("--memory", type=click.IntRange(min=64),
+              help="Address-space limit per program, MiB (execute.memory_mb).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Wall-clock seconds per program (execute.timeout_s).")
+@click.option("--workers", type=click.IntRange(min=0),
+              help="Sandbox workers (execute.workers; 0 = one per core).")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False),
+              help="Executed records JSONL (default: the run's execute stage).")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
+              help="I->R records JSONL with id, response, tests (default: the run's responses).")
+def execute_command(input_path: str | None, output_path: str | None, limit: int | None,
+                    force: bool, **flags: Any) -> None:
+    """Run every response against its own tests in the sandbox; a pass is proven.
+
+    \b
+    Example:
+      selfcodealign execute --input responses.jsonl --output executed.jsonl --workers 8
+      selfcodealign execute --run-name demo
+    """
+    from selfcodealign.execution.command import execute
+
+    config = resolve(click.get_current_context(), **flags)
+    summary = execute(config, input_path, output_path, limit=limit, force=force)
+    _print_execute_summary(summary)
+
+
+def _print_execute_summary(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    statuses = summary["statuses"]
+    total = sum(statuses.values()) or 1
+    table = Table(title="execute", show_edge=False)
+    for column in ("status", "count", "share"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    for status, count in sorted(statuses.items(), key=lambda kv: -kv[1]):
+        table.add_row(status, str(count), f"{count / total:.1%}")
+    for reason, count in sorted(summary["dropped"].items()):
+        table.add_row(f"dropped: {reason}", str(count), "")
+    console = Console()
+    console.print(table)
+    iso = summary["isolation"]
+    state = "complete" if summary["complete"] else "incomplete (rerun to continue)"
+    console.print(f"pass rate {summary['pass_rate']:.1%} | {state} | isolation {iso['level']} "
+                  f"on {iso['workers']} workers | written to {summary['written_to']}")
+
+
+@cli.command("run")
+@shared_options
+@run_options
+@model_options
+@click.option("--dry-run", is_flag=True, help="Show the stages and their state; run nothing.")
+def run_command(dry_run: bool, **flags: Any) -> None:
+    """Run the whole loop from seeds to the SFT dataset (and training, evaluation), resumably.
+
+    \b
+    Example:
+      selfcodealign run --config configs/pipeline.yaml --run-name demo
+      selfcodealign run --dry-run
+    """
+    config = resolve(click.get_current_context(), **flags)
+    if not dry_run:
+        raise not_built("run", _LATER["run"])
+    store = RunStore.for_config(config)
+    click.echo(f"run directory: {store.path}")
+    click.echo(f"backend: {config.backend.name}  model: {config.backend.model or '(not set)'}")
+    for stage in STAGES:
+        stats = store.stage_stats(stage)
+        state = ("complete" if stats.get("complete") else "partial") if stats else "not started"
+        counts = f"  kept {stats['kept']}, dropped {stats['dropped']}" if stats else ""
+        click.echo(f"  {stage:<13} {state}{counts}")
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path())
+@shared_options
+@click.option("--output", "output_path", type=click.Path(), help="HTML file to write.")
+def report_command(run_dir: str, output_path: str | None) -> None:
+    """Write a self-contained HTML report of a run: funnel, drop reasons, samples.
+
+    \b
+    Example:
+      selfcodealign report runs/demo --output runs/demo/report.html
+    """
+    resolve(click.get_current_context())
+    raise not_built("report", _LATER["report"])
+
