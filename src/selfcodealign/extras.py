@@ -24,6 +24,10 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "accelerate": "train",
     "datasets": "train",
     "ray": "ray",
+    "numpy": "seeds",
+    "xxhash": "seeds",
+    "ahocorasick": "seeds",
+    "pyarrow": "seeds",
 }
 
 

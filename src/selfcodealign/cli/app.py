@@ -135,6 +135,7 @@ FLAG_KEYS = {
     "model": "backend.model",
     "base_url": "backend.base_url",
     "corpus": "seeds.corpus",
+    "typecheck": "seeds.typecheck",
     "workers": "execute.workers",
     "timeout": "execute.timeout_s",
     "memory": "execute.memory_mb",

@@ -39,7 +39,6 @@ def _stage_command(name: str, summary: str, example: str, arrives: str, *, llm: 
     cli.command(name)(decorated)
 
 _LATER = {
-    "seeds": "seed mining lands with issue 4",
     "llm": "the LLM backends and generation stages land with issue 5",
     "select": "selection and export land with issue 6",
     "train": "SFT training lands with issue 7",
@@ -48,12 +47,6 @@ _LATER = {
     "report": "the HTML report lands with issue 9",
 }
 
-_stage_command(
-    "seeds", "Mine seed functions (docstring, returns a value, typed, clean) from a Python corpus.",
-    "selfcodealign seeds --corpus ~/src/myrepo --run-name demo", _LATER["seeds"],
-    extra=[click.option("--corpus", help="Directory, git repo, JSONL/Parquet or dataset "
-                                         "(seeds.corpus; default: the Python stdlib).")],
-)
 _stage_command(
     "concepts", "S->C: the base model lists the programming concepts of each seed (8-shot).",
     "selfcodealign concepts --run-name demo --backend vllm --model bigcode/starcoder2-15b",
@@ -96,6 +89,50 @@ _stage_command(
                         help="EvalPlus release folder (evaluate.dataset_dir)."),
            click.option("--output", "output_path", type=click.Path(), help="Results JSON.")],
 )
+
+
+@cli.command("seeds")
+@shared_options
+@run_options
+@click.option("--typecheck/--no-typecheck", default=None,
+              help="Drop functions with Pyright errors (seeds.typecheck).")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False),
+              help="Seeds JSONL (default: the run's seeds stage).")
+@click.option("--corpus", multiple=True,
+              help="stdlib, a directory, repo@rev, .jsonl/.parquet, hf:NAME; repeatable "
+                   "(seeds.corpus; default: the Python standard library).")
+def seeds_command(output_path: str | None, limit: int | None, force: bool,
+                  **flags: Any) -> None:
+    """Mine seed functions (docstring, returns a value, typed, clean) from a Python corpus.
+
+    \b
+    Example:
+      selfcodealign seeds --output seeds.jsonl
+      selfcodealign seeds --corpus ~/src/myrepo --corpus data/the-stack.parquet --run-name demo
+    """
+    from selfcodealign.seeds.command import mine_seeds
+
+    config = resolve(click.get_current_context(), **flags)
+    summary = mine_seeds(config, output_path, limit=limit, force=force)
+    rows = [("kept", summary["kept"]), *sorted(summary["dropped"].items(), key=lambda kv: -kv[1])]
+    state = "complete" if summary["complete"] else "incomplete (rerun to continue)"
+    _print_table("seeds", rows, f"{summary['files']} files | {state} | written to "
+                                f"{summary['written_to']}")
+
+
+def _print_table(title: str, rows: Sequence[tuple[str, int]], footer: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    total = sum(count for _, count in rows) or 1
+    table = Table(title=title, show_edge=False)
+    for column in ("outcome", "count", "share"):
+        table.add_column(column, justify="left" if column == "outcome" else "right")
+    for name, count in rows:
+        table.add_row(name, str(count), f"{count / total:.1%}")
+    console = Console()
+    console.print(table)
+    console.print(footer)
 
 
 @cli.command("execute")

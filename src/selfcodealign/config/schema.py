@@ -98,24 +98,49 @@ class SamplingConfig(Section):
 class SeedsConfig(Section):
     """Stage 0: mining seed functions from a Python corpus."""
 
-    corpus: str = setting(
-        "stdlib", "Corpus: `stdlib`, a directory, a git repo, JSONL/Parquet files or a dataset."
+    corpus: list[str] = setting(
+        ["stdlib"], "Corpora: `stdlib`, directories, git repos (`path@rev`), JSONL/Parquet "
+        "files, `hf:NAME` datasets or datasets saved on disk."
     )
+    column: str = setting("content", "Column holding the code in JSONL/Parquet/HF corpora.")
+    split: str = setting("train", "Split of a Hugging Face dataset.")
+    max_file_mb: float = setting(1.0, "Files larger than this are dropped (file_too_large).",
+                                 gt=0)
     include_methods: bool = setting(False, "Also extract methods, not only top-level functions.")
     max_lines: int = setting(150, "Drop functions longer than this many lines.", ge=1)
     min_args: int = setting(1, "Drop functions with fewer arguments.", ge=0)
     banned_words: list[str] = setting(
-        ["todo", "fixme", "bug"], "Drop functions whose lower-cased code contains these words."
+        ["todo", "fixme", "bug"], "Drop functions whose lower-cased code has these words."
     )
     banned_imports: list[str] = setting(
         ["argparse", "os", "subprocess", "sys", "setuptools", "distutils", "matplotlib", "seaborn"],
         "Drop functions importing these modules (matched by exact module name).",
     )
+    infer_imports: bool = setting(
+        True, "Add imports for unbound stdlib modules, common aliases and typing names."
+    )
+    decontaminate: bool = setting(True, "Drop functions overlapping the benchmarks.")
+    benchmarks: list[str] = setting(
+        ["humaneval", "mbpp"], "Benchmarks (names or JSONL files) to decontaminate against."
+    )
+    ngram: int = setting(10, "Word n-gram size of the overlap check.", ge=3)
+    benchmark_dir: Path | None = setting(
+        None, "Folder with the EvalPlus release files (else $SELFCODEALIGN_BENCHMARKS, the "
+        "cache, or a download).", affects_output=False,
+    )
     dedup_threshold: float = setting(
         0.5, "MinHash Jaccard threshold for near-duplicates.", gt=0, le=1
     )
-    typecheck: bool = setting(True, "Drop functions with Pyright errors.")
-    decontaminate: bool = setting(True, "Drop functions overlapping HumanEval+/MBPP+.")
+    minhash_perms: int = setting(250, "MinHash permutations.", ge=16)
+    shingle_size: int = setting(5, "Word n-gram size of MinHash shingles.", ge=1)
+    typecheck: bool = setting(True, "Drop functions with Pyright errors (basedpyright).")
+    typecheck_batch: int = setting(
+        1000, "Snippets per type-checker call.", affects_output=False, ge=1
+    )
+    batch_files: int = setting(
+        1000, "Files read per batch (one type-check pass per batch).", affects_output=False,
+        ge=1,
+    )
 
 
 class ConceptsConfig(Section):

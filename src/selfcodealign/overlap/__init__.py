@@ -1,0 +1,1 @@
+"""Finding overlap between texts: MinHash near-dedup and benchmark decontamination."""

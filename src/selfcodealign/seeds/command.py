@@ -1,0 +1,39 @@
+"""`selfcodealign seeds`: corpus in, seeds out (file mode or the run's seeds stage), resumable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selfcodealign.config import Config
+from selfcodealign.overlap.decontam import Decontaminator
+from selfcodealign.runner import run_stage
+from selfcodealign.seeds.stage import SeedMiner, file_records
+from selfcodealign.seeds.typecheck import TypeChecker
+from selfcodealign.stageio import open_target
+from selfcodealign.store import iter_records
+
+
+def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | None = None,
+               force: bool = False) -> dict[str, Any]:
+    """Run the seeds stage over `config.seeds.corpus`; returns a summary."""
+    cfg = config.seeds
+    benchmark_dir = str(cfg.benchmark_dir) if cfg.benchmark_dir else None
+    decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
+                      if cfg.decontaminate and cfg.benchmarks else None)
+    typechecker = TypeChecker(batch_size=cfg.typecheck_batch) if cfg.typecheck else None
+    target = open_target(config, "seeds", output_path, force=force)
+    miner = SeedMiner(cfg, decontaminator=decontaminator, typechecker=typechecker)
+    directory = target.writer.directory
+    restored = 0
+    if target.writer.stats.inputs_done:  # resuming: the dedup index must know earlier seeds
+        restored = miner.restore(iter_records(directory), iter_records(directory, "rejects"))
+    target.writer.stats.info["seeds"] = miner.describe()
+    try:
+        stats = run_stage(miner, file_records(cfg.corpus, cfg.column, cfg.split),
+                          target.writer, limit=limit)
+    except BaseException:
+        target.fail()
+        raise
+    return {"kept": stats.kept, "dropped": dict(stats.dropped), "files": stats.inputs_done,
+            "complete": stats.complete, "elapsed_s": stats.elapsed_s, "restored": restored,
+            "metrics": dict(stats.metrics), **target.finish(stats)}

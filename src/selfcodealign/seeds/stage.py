@@ -1,0 +1,178 @@
+"""The seeds stage: corpus files in, seed functions out, every drop with its reason.
+
+Per batch of files: decode (file_too_large, binary_file, not_utf8), parse (unparsable_file),
+extract (no_functions), the cheap filters (filters.py), benchmark decontamination
+(benchmark_contamination, with the task id), exact dedup of the normalised function
+(exact_duplicate), MinHash near-dedup (near_duplicate, with the kept seed's id), and one batched
+type check of what is left (type_error). On resume the dedup state is rebuilt from the stored
+seeds and type-check rejects, so a resumed run keeps exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from selfcodealign.config.schema import SeedsConfig
+from selfcodealign.overlap.decontam import Decontaminator
+from selfcodealign.overlap.minhash import Deduper
+from selfcodealign.records import make_id
+from selfcodealign.runner import Outcome, Rec, Stage
+from selfcodealign.seeds.corpus import SourceFile, decode, open_corpus
+from selfcodealign.seeds.extract import Function, extract
+from selfcodealign.seeds.filters import banned_word_pattern, check
+from selfcodealign.seeds.typecheck import TypeChecker
+from selfcodealign.store.stage import StageStats
+
+_SPACE = re.compile(r"\s+")
+POST_DEDUP_REASONS = ("type_error", "typecheck_failed")
+
+
+def source_hash(source: str) -> str:
+    return hashlib.blake2b(_SPACE.sub(" ", source).strip().encode(), digest_size=16).hexdigest()
+
+
+def file_records(corpora: Iterable[str], column: str, split: str) -> Iterator[Rec]:
+    """Corpus files as stage inputs (the bytes travel in the record, decoded later)."""
+    for spec in corpora:
+        for item in open_corpus(spec, column=column, split=split):
+            yield {"id": item.id, "file": item}
+
+
+@dataclass
+class _Candidate:
+    file: SourceFile
+    fn: Function
+    id: str
+
+    def seed(self) -> Rec:
+        return {
+            "id": self.id, "parent": self.file.id, "name": self.fn.name,
+            "qualname": self.fn.qualname, "code": self.fn.code, "function": self.fn.source,
+            "docstring": self.fn.docstring, "imports": self.fn.imports, "lines": self.fn.lines,
+            "is_async": self.fn.is_async, "is_method": self.fn.is_method,
+            "source_hash": source_hash(self.fn.source),
+            "source": {"origin": self.file.origin, "repo": self.file.repo, "path": self.file.path,
+                       "license": self.file.license, "lineno": self.fn.lineno},
+        }
+
+    def drop(self, detail: str = "", *, keep_code: bool = False) -> Rec:
+        record: Rec = {"id": self.id, "parent": self.file.id, "name": self.fn.qualname,
+                       "path": self.file.path, "repo": self.file.repo, "lineno": self.fn.lineno}
+        if detail:
+            record["detail"] = detail
+        if keep_code:  # needed to rebuild the dedup index on resume
+            record["function"] = self.fn.source
+            record["source_hash"] = source_hash(self.fn.source)
+        return record
+
+
+class SeedMiner(Stage):
+    name: ClassVar[str] = "seeds"
+
+    def __init__(self, cfg: SeedsConfig, *, decontaminator: Decontaminator | None,
+                 typechecker: TypeChecker | None) -> None:
+        self.cfg = cfg
+        self.batch_size = cfg.batch_files
+        self.words = banned_word_pattern(cfg.banned_words)
+        self.banned_imports = set(cfg.banned_imports)
+        self.decontaminator = decontaminator
+        self.typechecker = typechecker
+        self.exact: set[str] = set()
+        self.deduper = Deduper(cfg.dedup_threshold, cfg.minhash_perms, cfg.shingle_size)
+        self._stats = StageStats()
+
+    def begin(self, stats: StageStats) -> None:
+        self._stats = stats  # contamination counts per benchmark go into its metrics
+
+    def restore(self, kept: Iterable[Rec], rejected: Iterable[Rec]) -> int:
+        """Rebuild the dedup state from a previous session's seeds and post-dedup rejects."""
+        keys, texts = [], []
+        for record in kept:
+            keys.append(record["id"])
+            texts.append(record["function"])
+        for record in rejected:
+            if record.get("reason") in POST_DEDUP_REASONS and "function" in record:
+                keys.append(record["id"])
+                texts.append(record["function"])
+        for text in texts:
+            self.exact.add(source_hash(text))
+        self.deduper.add(keys, texts)
+        return len(keys)
+
+    def _extract(self, record: Rec, outcome: Outcome) -> list[_Candidate]:
+        item: SourceFile = record["file"]
+        header = {"id": item.id, "origin": item.origin, "path": item.path, "repo": item.repo}
+        text, reason = decode(item.data, int(self.cfg.max_file_mb * 1024 * 1024))
+        if text is None:
+            outcome.dropped.append((header, reason or "unreadable"))
+            return []
+        try:
+            functions = extract(text, methods=self.cfg.include_methods)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            outcome.dropped.append(({**header, "detail": str(exc)[:200]}, "unparsable_file"))
+            return []
+        if not functions:
+            outcome.dropped.append((header, "no_functions"))
+        found = []
+        for fn in functions:
+            candidate = _Candidate(item, fn, make_id(item.id, fn.qualname, fn.lineno))
+            why, detail = check(fn, max_lines=self.cfg.max_lines, min_args=self.cfg.min_args,
+                                banned_words=self.words, banned_imports=self.banned_imports,
+                                infer_imports=self.cfg.infer_imports)
+            if why is None:
+                found.append(candidate)
+            else:
+                outcome.dropped.append((candidate.drop(detail), why))
+        return found
+
+    def process(self, batch: list[Rec]) -> list[Outcome]:
+        outcomes = {record["id"]: Outcome(record["id"]) for record in batch}
+        candidates = []
+        for record in batch:
+            candidates += self._extract(record, outcomes[record["id"]])
+        survivors, seen = [], set()
+        for c in candidates:
+            out = outcomes[c.file.id]
+            hit = self.decontaminator.check(c.fn.code) if self.decontaminator else None
+            digest = source_hash(c.fn.source)
+            if hit is not None:
+                out.dropped.append((c.drop(hit.describe()), "benchmark_contamination"))
+                key = f"contamination.{hit.task_id.split('/')[0]}"
+                self._stats.metrics[key] = self._stats.metrics.get(key, 0) + 1
+            elif digest in self.exact or digest in seen:
+                out.dropped.append((c.drop(), "exact_duplicate"))
+            else:
+                seen.add(digest)
+                survivors.append(c)
+        matches = self.deduper.check([c.id for c in survivors], [c.fn.source for c in survivors])
+        unique = []
+        for c, match in zip(survivors, matches, strict=True):
+            if match is None:
+                self.exact.add(source_hash(c.fn.source))  # the index holds unique ones only
+                unique.append(c)
+            else:
+                outcomes[c.file.id].dropped.append((c.drop(f"near {match}"), "near_duplicate"))
+        errors = (self.typechecker.check({c.id: c.fn.code for c in unique})
+                  if self.typechecker and unique else {})
+        for c in unique:
+            problems = errors.get(c.id, [])
+            out = outcomes[c.file.id]
+            if problems:
+                reason = "typecheck_failed" if problems == ["typecheck_failed"] else "type_error"
+                out.dropped.append((c.drop(problems[0], keep_code=True), reason))
+            else:
+                out.kept.append(c.seed())
+        for record in batch:  # a file whose functions were all dropped still has its drops
+            out = outcomes[record["id"]]
+            if not out.kept and not out.dropped:
+                out.dropped.append(({"id": record["id"]}, "no_functions"))
+        return list(outcomes.values())
+
+    def describe(self) -> dict[str, Any]:
+        return {"dedup_bands": self.deduper.bands, "dedup_rows": self.deduper.rows,
+                "typecheck_calls": self.typechecker.calls if self.typechecker else 0,
+                "benchmark_tasks": self.decontaminator.tasks if self.decontaminator else 0}

@@ -1,0 +1,52 @@
+"""Where a stage command writes: the run directory, or one JSONL file (file mode).
+
+`open_target` gives the stage's writer after the settings guard; `finish` publishes a completed
+file-mode stage (or closes the run's manifest entry) and says where the records went.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selfcodealign.config import Config, stage_settings
+from selfcodealign.store import RunStore, StageStats, StageWriter, filemode, options_from
+from selfcodealign.store.run import guard_settings
+
+
+@dataclass
+class Target:
+    writer: StageWriter
+    store: RunStore | None  # run mode
+    output: Path | None  # file mode
+    stage: str
+
+    def finish(self, stats: StageStats) -> dict[str, Any]:
+        """Publish what was written; returns where (and, in file mode, how many records)."""
+        if self.output is not None:
+            info: dict[str, Any] = {"written_to": str(self.output)}
+            if stats.complete:
+                info.update(filemode.finish(self.output))
+            return info
+        assert self.store is not None
+        self.store.end("ok")
+        return {"written_to": str(self.store.stage_dir(self.stage))}
+
+    def fail(self) -> None:
+        if self.store is not None:
+            self.store.end("interrupted")
+
+
+def open_target(config: Config, stage: str, output_path: str | None, *,
+                force: bool = False) -> Target:
+    """The writer for `stage`: file mode with `output_path`, else the run's stage folder."""
+    if output_path is not None:
+        output = Path(output_path)
+        filemode.check_output(output)
+        parts = filemode.parts_dir(output)
+        guard_settings(parts, stage, stage_settings(config, stage), force=force)
+        return Target(StageWriter(parts, options_from(config)), None, output, stage)
+    store = RunStore.for_config(config)
+    store.begin(config, stage)
+    return Target(store.writer(config, stage, force=force), store, None, stage)
