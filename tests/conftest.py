@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +34,22 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         return CliResult(code, captured.out, captured.err)
 
     return invoke
+
+
+def _benchmark_folder() -> Path | None:
+    """The HumanEval+/MBPP+ files for tests: $SELFCODEALIGN_BENCHMARKS or ../shared/data."""
+    candidates = [os.environ.get("SELFCODEALIGN_BENCHMARKS", ""),
+                  str(Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"),
+                  "/work/shared/data/benchmarks"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "HumanEvalPlus.jsonl.gz").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture
+def benchmark_dir() -> Path:
+    folder = _benchmark_folder()
+    if folder is None:
+        pytest.skip("HumanEval+/MBPP+ files not found (set SELFCODEALIGN_BENCHMARKS)")
+    return folder
