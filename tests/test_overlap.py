@@ -82,8 +82,10 @@ def test_rebuilt_index_finds_the_same_duplicates() -> None:
 
 def test_decontamination_finds_planted_benchmark_text(benchmark_dir: Path,
                                                       tmp_path: Path) -> None:
-    rows = [json.loads(line) for line in gzip.open(benchmark_dir / "HumanEvalPlus.jsonl.gz")]
-    mbpp = [json.loads(line) for line in gzip.open(benchmark_dir / "MbppPlus.jsonl.gz")]
+    with gzip.open(benchmark_dir / "HumanEvalPlus.jsonl.gz") as fh:
+        rows = [json.loads(line) for line in fh]
+    with gzip.open(benchmark_dir / "MbppPlus.jsonl.gz") as fh:
+        mbpp = [json.loads(line) for line in fh]
     user = tmp_path / "private.jsonl"
     user.write_text(json.dumps({"task_id": "Private/1", "prompt": "Compute the frobnication "
                                 "index of a quux matrix using the standard Zorg procedure."}))

@@ -96,7 +96,8 @@ def test_bad_files_are_counted_drops(tmp_path: Path) -> None:
 
 
 def test_planted_benchmark_solution_is_removed(tmp_path: Path, benchmark_dir: Path) -> None:
-    task = json.loads(gzip.open(benchmark_dir / "HumanEvalPlus.jsonl.gz").readline())
+    with gzip.open(benchmark_dir / "HumanEvalPlus.jsonl.gz") as fh:
+        task = json.loads(fh.readline())
     corpus = tmp_path / "c"
     corpus.mkdir()
     planted = ('def close_pair(numbers, threshold):\n    """Any two closer than threshold?"""'
