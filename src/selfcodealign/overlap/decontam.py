@@ -1,17 +1,20 @@
-"""Benchmark decontamination: exact normalised substrings (Aho-Corasick) and n-gram overlap.
+"""Benchmark decontamination: normalised substrings and word n-grams, in one Aho-Corasick scan.
 
 From each benchmark task it takes the texts worth protecting: the problem statement (HumanEval's
 docstring, MBPP's prompt), the canonical solution and, for MBPP, the test assertions; for a user
-file, every string field among prompt/question/text/canonical_solution/solution/code/test. A
-document is contaminated when, after normalising (lower case, whitespace runs collapsed), it
-contains one of those texts (if at least `min_chars` long, so that `return a + b` matches
-nothing), or shares an `ngram`-word sequence with one. Every hit names the task it matched.
+file, every string field among prompt/question/text/canonical_solution/solution/code/test.
+
+Texts are normalised to their word tokens (letters, digits, `_`; lower case) joined by single
+spaces, so formatting, punctuation and case changes do not hide a copy. A document is
+contaminated when its normalised form contains a whole benchmark text (if that text has at least
+`min_words` words, so that `return a + b` matches nothing) or any `ngram`-word sequence of one.
+Both kinds of pattern live in one Aho-Corasick automaton: a document is scanned once, whatever
+the number of benchmark texts. Every hit names the task it matched (a whole text preferred).
 """
 
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,20 +22,23 @@ from typing import Any
 from selfcodealign import benchmarks
 from selfcodealign.extras import require
 
-_SPACE = re.compile(r"\s+")
-_TOKEN = re.compile(r"\w+")
 _FIELDS = ("prompt", "question", "text", "canonical_solution", "solution", "code", "test",
            "assertion")
+# bytes.translate table: ASCII that is not a letter, digit or `_` becomes a space; upper -> lower
+_TABLE = bytes(c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122 or c == 95
+                                                   or c >= 128) else 32 for c in range(256))
 
 
 def normalise(text: str) -> str:
-    return _SPACE.sub(" ", text.lower()).strip()
+    """Word tokens joined by single spaces, with a space at each end."""
+    data = text.encode("utf-8", "surrogatepass").translate(_TABLE).split()
+    return " " + b" ".join(data).decode("utf-8", "replace") + " "
 
 
 @dataclass(frozen=True)
 class Hit:
     task_id: str
-    kind: str  # "substring" or "ngram"
+    kind: str  # "substring" (a whole benchmark text) or "ngram"
     match: str
 
     def describe(self) -> str:
@@ -69,11 +75,10 @@ class Decontaminator:
     """Checks documents against a set of benchmarks; build once, check many."""
 
     def __init__(self, names: Iterable[str], folder: str | None = None, *, ngram: int = 10,
-                 min_chars: int = 40) -> None:
+                 min_words: int = 8) -> None:
         ahocorasick = require("ahocorasick", extra="seeds", feature="decontamination")
         self.automaton = ahocorasick.Automaton()
-        self.ngrams: dict[tuple[str, ...], str] = {}
-        self.ngram = ngram
+        self.ngram, self.min_words = ngram, min_words
         self.tasks = 0
         for name in names:
             kind = name if name in benchmarks.RELEASES else "file"
@@ -81,27 +86,27 @@ class Decontaminator:
                 task_id = str(task.get("task_id") or f"{name}#{index}")
                 self.tasks += 1
                 for text in task_texts(kind, task):
-                    self._add(task_id, text, min_chars)
-        self.empty = len(self.automaton) == 0
-        if not self.empty:
+                    self._add(task_id, text)
+        if len(self.automaton):
             self.automaton.make_automaton()
 
-    def _add(self, task_id: str, text: str, min_chars: int) -> None:
-        norm = normalise(text)
-        if len(norm) >= min_chars and norm not in self.automaton:
-            self.automaton.add_word(norm, (task_id, norm))
-        tokens = _TOKEN.findall(text.lower())
+    def _add(self, task_id: str, text: str) -> None:
+        tokens = normalise(text).split()
+        if len(tokens) >= self.min_words:
+            whole = " " + " ".join(tokens) + " "
+            self.automaton.add_word(whole, (task_id, "substring", whole.strip()))
         for i in range(len(tokens) - self.ngram + 1):
-            self.ngrams.setdefault(tuple(tokens[i:i + self.ngram]), task_id)
+            gram = " " + " ".join(tokens[i:i + self.ngram]) + " "
+            if gram not in self.automaton:
+                self.automaton.add_word(gram, (task_id, "ngram", gram.strip()))
 
     def check(self, text: str) -> Hit | None:
-        """The first benchmark hit in `text`, or None."""
-        if not self.empty:
-            for _, (task_id, pattern) in self.automaton.iter(normalise(text)):
-                return Hit(task_id, "substring", pattern)
-        tokens = _TOKEN.findall(text.lower())
-        for i in range(len(tokens) - self.ngram + 1):
-            gram = tuple(tokens[i:i + self.ngram])
-            if (task_id := self.ngrams.get(gram)) is not None:
-                return Hit(task_id, "ngram", " ".join(gram))
-        return None
+        """The benchmark hit in `text` (a whole-text match preferred), or None."""
+        if not len(self.automaton):
+            return None
+        found = None
+        for _, (task_id, kind, match) in self.automaton.iter(normalise(text)):
+            if kind == "substring":
+                return Hit(task_id, kind, match)
+            found = found or Hit(task_id, kind, match)
+        return found

@@ -1,9 +1,13 @@
-"""MinHash LSH near-deduplication, vectorised with numpy (datasketch-compatible in spirit).
+"""MinHash LSH near-deduplication, vectorised with numpy.
 
-A document becomes a set of word n-gram shingles (`\\w+` tokens, lower-cased), each hashed to 32
-bits with xxhash; `num_perm` universal hash functions `(a*h + b) mod (2^61 - 1)` map the set to a
-signature of minima. All shingles of a batch of documents go through numpy at once, and
-`np.minimum.reduceat` takes each document's minima, which is where the speed comes from.
+A document becomes a set of word n-gram shingles (tokens: runs of letters, digits and `_`,
+lower-cased). Tokenising is `bytes.translate` + `split`, token hashes come from `zlib.crc32`
+through `map`, and shingle hashes are rolling combinations of token hashes computed in numpy
+for a whole batch at once: no Python work per token. The `num_perm` permutations are
+`h -> a*h + b (mod 2^32)` with odd `a`, applied to a few thousand shingles at a time so the
+work stays in the CPU cache, and `np.minimum.reduceat` takes each document's minima. This is a
+classic MinHash (each slot estimates the Jaccard similarity), only computed faster.
+
 LSH splits a signature into `bands` of `rows` (chosen, as datasketch does, to minimise false
 positives plus false negatives at the threshold); two documents sharing any band are
 candidates, and with `verify` a candidate counts only if the signatures agree on at least the
@@ -12,21 +16,30 @@ threshold share of positions. `Deduper` keeps the first of each cluster, streami
 
 from __future__ import annotations
 
-import re
+import zlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from selfcodealign.extras import require
 
-MERSENNE = (1 << 61) - 1
-MAX_HASH = (1 << 32) - 1
-_TOKEN = re.compile(r"\w+")
-_CHUNK = 200_000  # shingles per numpy pass (bounds memory to ~chunk * num_perm * 8 bytes)
+_CHUNK = 4096  # shingles per pass of the permutation step
+
+
+_WORD_TABLE = bytes(
+    c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122 or c == 95 or c >= 128)
+    else 32 for c in range(256))
+
+
+def tokenize(text: str) -> list[bytes]:
+    """Word tokens: runs of ASCII letters, digits, `_` and non-ASCII bytes, ASCII lower-cased."""
+    return text.encode("utf-8", "surrogatepass").translate(_WORD_TABLE).split()
 
 
 def shingles(text: str, size: int) -> list[str]:
-    tokens = _TOKEN.findall(text.lower())
+    """The shingles as strings (for baselines and inspection; hashing does not build them)."""
+    tokens = [t.decode("utf-8", "replace") for t in tokenize(text)]
     if len(tokens) < size:
         return [" ".join(tokens)] if tokens else []
     return [" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)]
@@ -57,35 +70,72 @@ class MinHasher:
 
     def __init__(self, num_perm: int = 250, shingle_size: int = 5, seed: int = 1) -> None:
         self.np = require("numpy", extra="seeds", feature="MinHash deduplication")
-        self.xxhash = require("xxhash", extra="seeds", feature="MinHash deduplication")
         np = self.np
         rng = np.random.RandomState(seed)
-        self.a = rng.randint(1, MERSENNE, num_perm, dtype=np.uint64)
-        self.b = rng.randint(0, MERSENNE, num_perm, dtype=np.uint64)
-        self.num_perm, self.shingle_size = num_perm, shingle_size
+        # h -> a*h + b (mod 2^32) with odd a: a permutation of the 32-bit values, one per slot
+        self.a = (rng.randint(0, 1 << 31, num_perm, dtype=np.uint64) * np.uint64(2) +
+                  np.uint64(1)).astype(np.uint32)
+        self.b = rng.randint(0, 1 << 32, num_perm, dtype=np.uint64).astype(np.uint32)
+        # odd multipliers for the rolling shingle hash, one per position in the shingle
+        self.mult = rng.randint(1, 1 << 62, shingle_size, dtype=np.uint64) * np.uint64(2) + \
+            np.uint64(1)
+        self.num_perm, self.shingle_size, self.seed = num_perm, shingle_size, seed
 
-    def hashes(self, text: str) -> list[int]:
-        h = self.xxhash.xxh32_intdigest
-        return [h(s.encode()) for s in shingles(text, self.shingle_size)] or [0]
+
+    def _token_hashes(self, texts: Sequence[str]) -> tuple[Any, Any]:
+        """(hash, owning document) of every token of a batch. Tokenising is `bytes.translate`
+        + `split` and hashing is `zlib.crc32` through `map`: C speed, no Python per token."""
+        np = self.np
+        parts = [tokenize(t) for t in texts]
+        lengths = np.fromiter(map(len, parts), np.int64, len(parts))
+        flat = list(chain.from_iterable(parts))
+        hashes = np.fromiter(map(zlib.crc32, flat), np.uint64, len(flat))
+        return hashes, np.repeat(np.arange(len(texts)), lengths)
+
+    def _shingle_hashes(self, texts: Sequence[str]) -> tuple[Any, Any]:
+        """(hashes, owning document) of every shingle of a batch, as numpy arrays."""
+        np, size = self.np, self.shingle_size
+        tokens, token_owner = self._token_hashes(texts)
+        lengths = np.bincount(token_owner, minlength=len(texts)).astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        counts = np.maximum(lengths - size + 1, 1)  # a short document is one shingle
+        owner = np.repeat(np.arange(len(texts)), counts)
+        first = np.repeat(starts, counts) + (np.arange(int(counts.sum())) -
+                                             np.repeat(np.cumsum(counts) - counts, counts))
+        mixed = np.zeros(len(owner), dtype=np.uint64)
+        ends = np.repeat(starts + lengths, counts)
+        padded = np.concatenate([tokens, np.zeros(size, dtype=np.uint64)])
+        with np.errstate(over="ignore"):
+            for k in range(size):
+                position = first + k
+                value = np.where(position < ends, padded[np.minimum(position, len(tokens))],
+                                 np.uint64(0x9E3779B97F4A7C15))
+                mixed += value * self.mult[k]
+            mixed ^= mixed >> np.uint64(31)  # finaliser: spread the bits before binning
+            mixed *= np.uint64(0xBF58476D1CE4E5B9)
+            mixed ^= mixed >> np.uint64(27)
+        return mixed, owner
 
     def signatures(self, texts: Sequence[str]) -> Any:
         """A (len(texts), num_perm) uint32 array of signatures."""
-        np = self.np
-        out = np.empty((len(texts), self.num_perm), dtype=np.uint32)
-        per_doc = [self.hashes(t) for t in texts]
-        start = 0
-        while start < len(texts):
-            end, total = start, 0
-            while end < len(texts) and (end == start or total + len(per_doc[end]) <= _CHUNK):
-                total += len(per_doc[end])
-                end += 1
-            flat = np.fromiter((h for doc in per_doc[start:end] for h in doc), np.uint64, total)
-            with np.errstate(over="ignore"):
-                mixed = (flat[:, None] * self.a[None, :] + self.b[None, :]) % MERSENNE
-            mixed &= MAX_HASH
-            offsets = np.cumsum([0] + [len(d) for d in per_doc[start:end - 1]])
-            out[start:end] = np.minimum.reduceat(mixed, offsets, axis=0)
-            start = end
+        np, k = self.np, self.num_perm
+        out = np.empty((len(texts), k), dtype=np.uint32)
+        if not texts:
+            return out
+        hashes, owner = self._shingle_hashes(texts)
+        values = ((hashes >> np.uint64(32)) ^ hashes).astype(np.uint32)
+        ends = np.cumsum(np.bincount(owner, minlength=len(texts)))
+        starts = ends - np.bincount(owner, minlength=len(texts))
+        buffer = np.empty((_CHUNK, k), dtype=np.uint32)
+        doc = 0
+        while doc < len(texts):  # a few thousand shingles at a time: the work stays in cache
+            last = max(doc + 1, int(np.searchsorted(ends, starts[doc] + _CHUNK, side="right")))
+            lo, hi = int(starts[doc]), int(ends[last - 1])
+            view = buffer[:hi - lo] if hi - lo <= _CHUNK else np.empty((hi - lo, k), np.uint32)
+            np.multiply(values[lo:hi, None], self.a[None, :], out=view)
+            view += self.b
+            out[doc:last] = np.minimum.reduceat(view, starts[doc:last] - lo, axis=0)
+            doc = last
         return out
 
 
@@ -96,41 +146,55 @@ class Deduper:
     def __init__(self, threshold: float = 0.7, num_perm: int = 250, shingle_size: int = 5,
                  *, verify: bool = True, seed: int = 1) -> None:
         self.hasher = MinHasher(num_perm, shingle_size, seed)
+        np = self.hasher.np
         self.threshold, self.verify = threshold, verify
         self.bands, self.rows = optimal_bands(threshold, num_perm)
-        self.tables: list[dict[bytes, int]] = [{} for _ in range(self.bands)]
+        rng = np.random.RandomState(seed + 1)
+        self.band_mult = rng.randint(1, 1 << 62, self.rows, dtype=np.uint64) * np.uint64(2) + \
+            np.uint64(1)
+        self.tables: list[dict[int, int]] = [{} for _ in range(self.bands)]
         self.keys: list[str] = []
         self.sigs: list[Any] = []
 
-    def _candidates(self, sig: Any) -> Iterable[int]:
-        seen = set()
-        for band, table in enumerate(self.tables):
-            hit = table.get(sig[band * self.rows:(band + 1) * self.rows].tobytes())
-            if hit is not None and hit not in seen:
-                seen.add(hit)
-                yield hit
+    def _band_keys(self, sigs: Any) -> list[list[int]]:
+        np = self.hasher.np
+        cut = sigs[:, :self.bands * self.rows].astype(np.uint64)
+        cut = cut.reshape(len(sigs), self.bands, self.rows)
+        with np.errstate(over="ignore"):
+            keys = (cut * self.band_mult).sum(axis=2, dtype=np.uint64)
+        return keys.tolist()  # type: ignore[no-any-return]
 
     def check(self, keys: Sequence[str], texts: Sequence[str]) -> list[str | None]:
+        sigs = self.hasher.signatures(texts)
         results: list[str | None] = []
-        for key, sig in zip(keys, self.hasher.signatures(texts), strict=True):
+        for key, sig, bands in zip(keys, sigs, self._band_keys(sigs), strict=True):
             match = None
-            for index in self._candidates(sig):
+            for index in self._candidates(bands):
                 if not self.verify or float((self.sigs[index] == sig).mean()) >= self.threshold:
                     match = self.keys[index]
                     break
             results.append(match)
             if match is None:
-                self.add_signature(key, sig)
+                self._insert(key, sig, bands)
         return results
+
+    def _candidates(self, bands: list[int]) -> Iterable[int]:
+        seen = set()
+        for table, band_key in zip(self.tables, bands, strict=True):
+            hit = table.get(band_key)
+            if hit is not None and hit not in seen:
+                seen.add(hit)
+                yield hit
 
     def add(self, keys: Sequence[str], texts: Sequence[str]) -> None:
         """Index documents without checking them (rebuilding the index on resume)."""
-        for key, sig in zip(keys, self.hasher.signatures(texts), strict=True):
-            self.add_signature(key, sig)
+        sigs = self.hasher.signatures(texts)
+        for key, sig, bands in zip(keys, sigs, self._band_keys(sigs), strict=True):
+            self._insert(key, sig, bands)
 
-    def add_signature(self, key: str, sig: Any) -> None:
+    def _insert(self, key: str, sig: Any, bands: list[int]) -> None:
         index = len(self.keys)
         self.keys.append(key)
-        self.sigs.append(sig)
-        for band, table in enumerate(self.tables):
-            table.setdefault(sig[band * self.rows:(band + 1) * self.rows].tobytes(), index)
+        self.sigs.append(sig if not self.verify else sig.copy())
+        for table, band_key in zip(self.tables, bands, strict=True):
+            table.setdefault(band_key, index)
