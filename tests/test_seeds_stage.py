@@ -206,3 +206,34 @@ def test_resume_after_sigkill_keeps_the_same_seeds(tmp_path: Path) -> None:
     assert sorted(s["id"] for s in read(killed)) == sorted(s["id"] for s in read(clean))
     assert sorted((r["id"], r["reason"]) for r in read(tmp_path / "killed.rejects.jsonl")) == \
         sorted((r["id"], r["reason"]) for r in read(tmp_path / "clean.rejects.jsonl"))
+
+
+def test_docstring_judge_through_the_fake_backend(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "good.py").write_text(fn("good", doc="Return a plus b."))
+    (corpus / "vague.py").write_text(fn("vague", "return a * b - 1", doc="Helper."))
+    script = tmp_path / "fake.yaml"
+    script.write_text('rules:\n  - match: "### Function\\\\ndef vague[^#]*### Verdict\\\\n$"\n'
+                      '    text: " No, it is vague."\ndefault: " Yes"\n')
+    config = config_for([str(corpus)], tmp_path, "seeds.judge=true", "backend.name=fake",
+                        f"backend.script={script}")
+    out = tmp_path / "seeds.jsonl"
+    summary = mine_seeds(config, str(out))
+    assert [s["name"] for s in read(out)] == ["good"]
+    assert summary["dropped"] == {"docstring_judged_no": 1}
+    (reject,) = read(tmp_path / "seeds.rejects.jsonl")
+    assert reject["name"] == "vague" and "No" in reject["detail"]
+
+
+def test_judge_prompt_shuffles_seven_shots_per_seed() -> None:
+    from selfcodealign.seeds.judge import load_shots, prompt_for, verdict
+
+    shots = load_shots()
+    assert len(shots) == 7 and {s["answer"] for s in shots} == {"Yes", "No"}
+    one, two = prompt_for("def f(x):\n    return x\n", "a", 3407, shots), \
+        prompt_for("def f(x):\n    return x\n", "b", 3407, shots)
+    assert one.count("### Verdict") == 8 and one.endswith("### Verdict\n")
+    assert one != two and one == prompt_for("def f(x):\n    return x\n", "a", 3407, shots)
+    assert verdict(" Yes") and verdict("yes.") and not verdict(" No") and not verdict("")
+    assert not verdict("Yes or no") and not verdict("Maybe")

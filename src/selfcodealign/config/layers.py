@@ -229,6 +229,8 @@ def stage_settings(config: Config, stage: str) -> dict[str, Any]:
     flat = _flatten(config, dumped, "")
     out: dict[str, Any] = {}
     for dep in STAGE_DEPENDENCIES[stage]:
+        if dep.startswith("backend.") and stage == "seeds" and not config.seeds.judge:
+            continue  # the model touches seeds only through the optional docstring judge
         out.update({k: v for k, v in flat.items() if k == dep or k.startswith(dep + ".")})
     return dict(sorted(out.items()))
 

@@ -85,6 +85,9 @@ class BackendConfig(Section):
         [], "OpenAI-compatible server URL(s) for the `openai` backend; several are load-balanced.",
         affects_output=False,
     )
+    script: Path | None = setting(
+        None, "Rules file (YAML/JSON) for the `fake` backend: scripted completions."
+    )
 
 
 class SamplingConfig(Section):
@@ -134,6 +137,10 @@ class SeedsConfig(Section):
     minhash_perms: int = setting(250, "MinHash permutations.", ge=16)
     shingle_size: int = setting(5, "Word n-gram size of MinHash shingles.", ge=1)
     typecheck: bool = setting(True, "Drop functions with Pyright errors (basedpyright).")
+    judge: bool = setting(
+        False, "Ask the base model whether each docstring is enough to re-implement its "
+        "function (skipped when no backend model is configured)."
+    )
     typecheck_batch: int = setting(
         1000, "Snippets per type-checker call.", affects_output=False, ge=1
     )
@@ -273,7 +280,7 @@ class Config(Section):
 # Sections (or single dotted fields) whose output-affecting settings make up a stage's fingerprint.
 _LLM = ("backend", "sampling", "run.seed")
 STAGE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
-    "seeds": ("seeds", "run.seed"),
+    "seeds": ("seeds", "run.seed", "backend.model", "backend.revision"),  # model: the judge
     "concepts": ("concepts", *_LLM),
     "instructions": ("instructions", *_LLM),
     "responses": ("responses", *_LLM),

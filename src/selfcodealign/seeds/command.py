@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from selfcodealign.backends import create_backend
 from selfcodealign.config import Config
 from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.runner import run_stage
+from selfcodealign.seeds.judge import DocstringJudge
 from selfcodealign.seeds.stage import SeedMiner, file_records
 from selfcodealign.seeds.typecheck import TypeChecker
 from selfcodealign.stageio import open_target
 from selfcodealign.store import iter_records
+
+log = logging.getLogger(__name__)
 
 
 def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | None = None,
@@ -21,8 +26,15 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
                       if cfg.decontaminate and cfg.benchmarks else None)
     typechecker = TypeChecker(batch_size=cfg.typecheck_batch) if cfg.typecheck else None
+    judge = None
+    if cfg.judge:
+        if config.backend.model or config.backend.name == "fake":
+            judge = DocstringJudge(create_backend(config.backend), config.run.seed)
+        else:
+            log.warning("seeds.judge is on but no backend model is configured; skipping the "
+                        "docstring judge")
     target = open_target(config, "seeds", output_path, force=force)
-    miner = SeedMiner(cfg, decontaminator=decontaminator, typechecker=typechecker)
+    miner = SeedMiner(cfg, decontaminator=decontaminator, typechecker=typechecker, judge=judge)
     directory = target.writer.directory
     restored = 0
     if target.writer.stats.inputs_done:  # resuming: the dedup index must know earlier seeds

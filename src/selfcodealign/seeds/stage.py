@@ -3,8 +3,9 @@
 Per batch of files: decode (file_too_large, binary_file, not_utf8), parse (unparsable_file),
 extract (no_functions), the cheap filters (filters.py), benchmark decontamination
 (benchmark_contamination, with the task id), exact dedup of the normalised function
-(exact_duplicate), MinHash near-dedup (near_duplicate, with the kept seed's id), and one batched
-type check of what is left (type_error). On resume the dedup state is rebuilt from the stored
+(exact_duplicate), MinHash near-dedup (near_duplicate, with the kept seed's id), one batched
+type check of what is left (type_error), and, when configured, the base model's docstring
+verdict (docstring_judged_no). On resume the dedup state is rebuilt from the stored
 seeds and type-check rejects, so a resumed run keeps exactly what an uninterrupted one would.
 """
 
@@ -24,11 +25,12 @@ from selfcodealign.runner import Outcome, Rec, Stage
 from selfcodealign.seeds.corpus import SourceFile, decode, open_corpus
 from selfcodealign.seeds.extract import Function, extract
 from selfcodealign.seeds.filters import banned_word_pattern, check
+from selfcodealign.seeds.judge import DocstringJudge
 from selfcodealign.seeds.typecheck import TypeChecker
 from selfcodealign.store.stage import StageStats
 
 _SPACE = re.compile(r"\s+")
-POST_DEDUP_REASONS = ("type_error", "typecheck_failed")
+POST_DEDUP_REASONS = ("type_error", "typecheck_failed", "docstring_judged_no")
 
 
 def source_hash(source: str) -> str:
@@ -74,13 +76,14 @@ class SeedMiner(Stage):
     name: ClassVar[str] = "seeds"
 
     def __init__(self, cfg: SeedsConfig, *, decontaminator: Decontaminator | None,
-                 typechecker: TypeChecker | None) -> None:
+                 typechecker: TypeChecker | None, judge: DocstringJudge | None = None) -> None:
         self.cfg = cfg
         self.batch_size = cfg.batch_files
         self.words = banned_word_pattern(cfg.banned_words)
         self.banned_imports = set(cfg.banned_imports)
         self.decontaminator = decontaminator
         self.typechecker = typechecker
+        self.judge = judge
         self.exact: set[str] = set()
         self.deduper = Deduper(cfg.dedup_threshold, cfg.minhash_perms, cfg.shingle_size)
         self._stats = StageStats()
@@ -158,14 +161,23 @@ class SeedMiner(Stage):
                 outcomes[c.file.id].dropped.append((c.drop(f"near {match}"), "near_duplicate"))
         errors = (self.typechecker.check({c.id: c.fn.code for c in unique})
                   if self.typechecker and unique else {})
+        typed = []
         for c in unique:
             problems = errors.get(c.id, [])
-            out = outcomes[c.file.id]
             if problems:
                 reason = "typecheck_failed" if problems == ["typecheck_failed"] else "type_error"
-                out.dropped.append((c.drop(problems[0], keep_code=True), reason))
+                outcomes[c.file.id].dropped.append((c.drop(problems[0], keep_code=True), reason))
             else:
-                out.kept.append(c.seed())
+                typed.append(c)
+        verdicts = self.judge.judge({c.id: c.fn.code for c in typed}) if self.judge and typed \
+            else {}
+        for c in typed:
+            keep, answer = verdicts.get(c.id, (True, ""))
+            if keep:
+                outcomes[c.file.id].kept.append(c.seed())
+            else:
+                outcomes[c.file.id].dropped.append(
+                    (c.drop(f"judge said {answer!r}", keep_code=True), "docstring_judged_no"))
         for record in batch:  # a file whose functions were all dropped still has its drops
             out = outcomes[record["id"]]
             if not out.kept and not out.dropped:
@@ -175,4 +187,5 @@ class SeedMiner(Stage):
     def describe(self) -> dict[str, Any]:
         return {"dedup_bands": self.deduper.bands, "dedup_rows": self.deduper.rows,
                 "typecheck_calls": self.typechecker.calls if self.typechecker else 0,
-                "benchmark_tasks": self.decontaminator.tasks if self.decontaminator else 0}
+                "benchmark_tasks": self.decontaminator.tasks if self.decontaminator else 0,
+                "judge": self.judge.describe() if self.judge else "off"}

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from selfcodealign.backends import LLMBackend, SamplingParams, create_backend
+from selfcodealign.backends.fake import FakeBackend
+from selfcodealign.config import load_config, stage_settings
+from selfcodealign.errors import ConfigError, NotBuiltError
+
+
+def test_fake_backend_rules_samples_stops_and_length() -> None:
+    backend = FakeBackend(rules=[("concepts", "loops, recursion ## Example {n}")],
+                          default="one two three four five")
+    assert isinstance(backend, LLMBackend)
+    out = backend.generate(["list the concepts", "other"],
+                           SamplingParams(n=2, max_tokens=3, stop=("## Example",)))
+    assert [c.text for c in out[0]] == ["loops, recursion ", "loops, recursion "]
+    assert out[0][0].finish_reason == "stop"
+    assert out[1][0].text == "one two three" and out[1][0].finish_reason == "length"
+    assert backend.calls == ["list the concepts", "other"]
+
+
+def test_fake_backend_script_file(tmp_path: Path) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text('rules:\n  - {match: "hello", text: "sample {n}"}\ndefault: "?"\n')
+    backend = create_backend(load_config(None, ["backend.name=fake",
+                                                f"backend.script={script}"]).backend)
+    out = backend.generate(["say hello"], SamplingParams(n=3))
+    assert [c.text for c in out[0]] == ["sample 0", "sample 1", "sample 2"]
+    with pytest.raises(ConfigError, match="cannot read fake backend script"):
+        FakeBackend(script=tmp_path / "missing.yaml")
+
+
+def test_other_backends_say_what_is_missing() -> None:
+    with pytest.raises(ConfigError, match="needs a model"):
+        create_backend(load_config(None, ["backend.name=vllm"]).backend)
+    with pytest.raises(NotBuiltError, match="not built yet"):
+        create_backend(load_config(None, ["backend.name=openai", "backend.model=m"]).backend)
+
+
+def test_seed_fingerprint_includes_the_model_only_with_the_judge() -> None:
+    plain = stage_settings(load_config(None, ["backend.model=a"]), "seeds")
+    assert "backend.model" not in plain
+    judged = stage_settings(load_config(None, ["backend.model=a", "seeds.judge=true"]), "seeds")
+    assert judged["backend.model"] == "a"
