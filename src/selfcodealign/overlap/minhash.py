@@ -17,9 +17,9 @@ threshold share of positions. `Deduper` keeps the first of each cluster, streami
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 from selfcodealign.extras import require
@@ -85,36 +85,32 @@ class MinHasher:
     def _token_hashes(self, texts: Sequence[str]) -> tuple[Any, Any]:
         """(hash, owning document) of every token of a batch. Tokenising is `bytes.translate`
         + `split` and hashing is `zlib.crc32` through `map`: C speed, no Python per token."""
-        np = self.np
+        np, size = self.np, self.shingle_size
         parts = [tokenize(t) for t in texts]
+        for part in parts:  # a document shorter than a shingle is one (padded) shingle
+            if len(part) < size:
+                part.extend([b""] * (size - len(part)))
         lengths = np.fromiter(map(len, parts), np.int64, len(parts))
         flat = list(chain.from_iterable(parts))
         hashes = np.fromiter(map(zlib.crc32, flat), np.uint64, len(flat))
         return hashes, np.repeat(np.arange(len(texts)), lengths)
 
     def _shingle_hashes(self, texts: Sequence[str]) -> tuple[Any, Any]:
-        """(hashes, owning document) of every shingle of a batch, as numpy arrays."""
+        """(hashes, owning document) of every shingle of a batch, as numpy arrays: a rolling
+        combination over the batch's flat token array, keeping the windows that start and end
+        in the same document (contiguous slices only, no gathers)."""
         np, size = self.np, self.shingle_size
         tokens, token_owner = self._token_hashes(texts)
-        lengths = np.bincount(token_owner, minlength=len(texts)).astype(np.int64)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        counts = np.maximum(lengths - size + 1, 1)  # a short document is one shingle
-        owner = np.repeat(np.arange(len(texts)), counts)
-        first = np.repeat(starts, counts) + (np.arange(int(counts.sum())) -
-                                             np.repeat(np.cumsum(counts) - counts, counts))
-        mixed = np.zeros(len(owner), dtype=np.uint64)
-        ends = np.repeat(starts + lengths, counts)
-        padded = np.concatenate([tokens, np.zeros(size, dtype=np.uint64)])
+        width = len(tokens) - size + 1
+        mixed = np.zeros(width, dtype=np.uint64)
         with np.errstate(over="ignore"):
             for k in range(size):
-                position = first + k
-                value = np.where(position < ends, padded[np.minimum(position, len(tokens))],
-                                 np.uint64(0x9E3779B97F4A7C15))
-                mixed += value * self.mult[k]
+                mixed += tokens[k:k + width] * self.mult[k]
             mixed ^= mixed >> np.uint64(31)  # finaliser: spread the bits before binning
             mixed *= np.uint64(0xBF58476D1CE4E5B9)
             mixed ^= mixed >> np.uint64(27)
-        return mixed, owner
+        inside = token_owner[:width] == token_owner[size - 1:]
+        return mixed[inside], token_owner[:width][inside]
 
     def signatures(self, texts: Sequence[str]) -> Any:
         """A (len(texts), num_perm) uint32 array of signatures."""
@@ -152,7 +148,9 @@ class Deduper:
         rng = np.random.RandomState(seed + 1)
         self.band_mult = rng.randint(1, 1 << 62, self.rows, dtype=np.uint64) * np.uint64(2) + \
             np.uint64(1)
-        self.tables: list[dict[int, int]] = [{} for _ in range(self.bands)]
+        # one table for all bands: a band's index is mixed into its key
+        self.band_salt = rng.randint(1, 1 << 62, self.bands, dtype=np.uint64)
+        self.table: dict[int, int] = {}
         self.keys: list[str] = []
         self.sigs: list[Any] = []
 
@@ -161,40 +159,37 @@ class Deduper:
         cut = sigs[:, :self.bands * self.rows].astype(np.uint64)
         cut = cut.reshape(len(sigs), self.bands, self.rows)
         with np.errstate(over="ignore"):
-            keys = (cut * self.band_mult).sum(axis=2, dtype=np.uint64)
+            keys = (cut * self.band_mult).sum(axis=2, dtype=np.uint64) ^ self.band_salt
         return keys.tolist()  # type: ignore[no-any-return]
 
     def check(self, keys: Sequence[str], texts: Sequence[str]) -> list[str | None]:
         sigs = self.hasher.signatures(texts)
+        get = self.table.get
         results: list[str | None] = []
         for key, sig, bands in zip(keys, sigs, self._band_keys(sigs), strict=True):
+            hits = [hit for hit in map(get, bands) if hit is not None]
             match = None
-            for index in self._candidates(bands):
+            for index in dict.fromkeys(hits):  # candidates, each once, in band order
                 if not self.verify or float((self.sigs[index] == sig).mean()) >= self.threshold:
                     match = self.keys[index]
                     break
             results.append(match)
             if match is None:
-                self._insert(key, sig, bands)
+                self._insert(key, sig, bands, clean=not hits)
         return results
-
-    def _candidates(self, bands: list[int]) -> Iterable[int]:
-        seen = set()
-        for table, band_key in zip(self.tables, bands, strict=True):
-            hit = table.get(band_key)
-            if hit is not None and hit not in seen:
-                seen.add(hit)
-                yield hit
 
     def add(self, keys: Sequence[str], texts: Sequence[str]) -> None:
         """Index documents without checking them (rebuilding the index on resume)."""
         sigs = self.hasher.signatures(texts)
         for key, sig, bands in zip(keys, sigs, self._band_keys(sigs), strict=True):
-            self._insert(key, sig, bands)
+            self._insert(key, sig, bands, clean=False)
 
-    def _insert(self, key: str, sig: Any, bands: list[int]) -> None:
+    def _insert(self, key: str, sig: Any, bands: list[int], *, clean: bool) -> None:
         index = len(self.keys)
         self.keys.append(key)
-        self.sigs.append(sig if not self.verify else sig.copy())
-        for table, band_key in zip(self.tables, bands, strict=True):
-            table.setdefault(band_key, index)
+        self.sigs.append(sig.copy() if self.verify else None)
+        if clean:  # none of its band keys is in the table yet
+            self.table.update(zip(bands, repeat(index)))
+        else:
+            for band_key in bands:
+                self.table.setdefault(band_key, index)
