@@ -37,7 +37,7 @@ def test_other_backends_say_what_is_missing() -> None:
     with pytest.raises(ConfigError, match="needs a model"):
         create_backend(load_config(None, ["backend.name=vllm"]).backend)
     with pytest.raises(NotBuiltError, match="not built yet"):
-        create_backend(load_config(None, ["backend.name=openai", "backend.model=m"]).backend)
+        create_backend(load_config(None, ["backend.name=vllm", "backend.model=m"]).backend)
 
 
 def test_seed_fingerprint_includes_the_model_only_with_the_judge() -> None:

@@ -33,6 +33,10 @@ class InputError(SelfCodeAlignError):
     """An input file or dataset is missing or malformed."""
 
 
+class BackendError(SelfCodeAlignError):
+    """An inference backend failed (server errors after retries, a model that will not load)."""
+
+
 class NotBuiltError(SelfCodeAlignError):
     """A command exists in the CLI but its stage is not implemented in this version."""
 

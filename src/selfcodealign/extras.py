@@ -19,6 +19,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "torch": "hf",
     "transformers": "hf",
     "openai": "openai",
+    "httpx": "openai",
     "trl": "train",
     "peft": "train",
     "accelerate": "train",

@@ -22,5 +22,11 @@ def create_backend(config: BackendConfig) -> LLMBackend:
     if not config.model:
         raise ConfigError(f"the {config.name} backend needs a model: set backend.model or "
                           "pass --model")
+    if config.name == "openai":
+        from selfcodealign.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(config.model, config.base_url, api_key_env=config.api_key_env,
+                             max_concurrency=config.max_concurrency, timeout_s=config.timeout_s,
+                             max_retries=config.max_retries)
     raise NotBuiltError(f"the {config.name} backend is not built yet in this version (it lands "
                         "with issue 5); use backend.name: fake for a dry run")

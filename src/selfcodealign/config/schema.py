@@ -88,6 +88,38 @@ class BackendConfig(Section):
     script: Path | None = setting(
         None, "Rules file (YAML/JSON) for the `fake` backend: scripted completions."
     )
+    api_key_env: str = setting(
+        "OPENAI_API_KEY", "Environment variable holding the `openai` backend's key (never the "
+        "key itself).", affects_output=False,
+    )
+    max_concurrency: int = setting(
+        16, "Requests in flight at once (`openai`).", affects_output=False, ge=1
+    )
+    timeout_s: float = setting(
+        600.0, "Seconds before one request is abandoned and retried (`openai`).",
+        affects_output=False, gt=0,
+    )
+    max_retries: int = setting(
+        6, "Retries of a request on 429, 5xx, timeouts and connection errors (`openai`).",
+        affects_output=False, ge=0,
+    )
+    dtype: str = setting("auto", "Weights dtype (`transformers`, `vllm`): auto, bfloat16, ...")
+    device: str = setting(
+        "auto", "Device for `transformers`: auto (cuda if available), cpu, cuda:0, ...",
+        affects_output=False,
+    )
+    batch_size: int = setting(
+        8, "Prompts per forward batch (`transformers`).", affects_output=False, ge=1
+    )
+    tensor_parallel_size: int = setting(
+        1, "GPUs per model replica (`vllm`).", affects_output=False, ge=1
+    )
+    gpu_memory_utilization: float = setting(
+        0.9, "Share of GPU memory vLLM may use.", affects_output=False, gt=0, le=1
+    )
+    max_model_len: int | None = setting(
+        None, "Context length cap (`vllm`; default: the model's).", affects_output=False
+    )
 
 
 class SamplingConfig(Section):
