@@ -53,3 +53,19 @@ def benchmark_dir() -> Path:
     if folder is None:
         pytest.skip("HumanEval+/MBPP+ files not found (set SELFCODEALIGN_BENCHMARKS)")
     return folder
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu` tests run only with a CUDA GPU and vLLM; elsewhere they are skipped, saying why."""
+    from selfcodealign.extras import available
+
+    gpu = False
+    if available("torch") and available("vllm"):
+        import torch
+
+        gpu = bool(torch.cuda.is_available())
+    if not gpu:
+        skip = pytest.mark.skip(reason="needs a CUDA GPU and the vllm extra")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)

@@ -7,7 +7,7 @@ import pytest
 from selfcodealign.backends import LLMBackend, SamplingParams, create_backend
 from selfcodealign.backends.fake import FakeBackend
 from selfcodealign.config import load_config, stage_settings
-from selfcodealign.errors import ConfigError, NotBuiltError
+from selfcodealign.errors import ConfigError, MissingExtraError
 
 
 def test_fake_backend_rules_samples_stops_and_length() -> None:
@@ -33,11 +33,22 @@ def test_fake_backend_script_file(tmp_path: Path) -> None:
         FakeBackend(script=tmp_path / "missing.yaml")
 
 
-def test_other_backends_say_what_is_missing() -> None:
+def test_backends_need_a_model_and_vllm_needs_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
     with pytest.raises(ConfigError, match="needs a model"):
         create_backend(load_config(None, ["backend.name=vllm"]).backend)
-    with pytest.raises(NotBuiltError, match="not built yet"):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(MissingExtraError, match=r"selfcodealign\[vllm\]"):
         create_backend(load_config(None, ["backend.name=vllm", "backend.model=m"]).backend)
+
+
+@pytest.mark.gpu
+def test_vllm_generates_on_a_gpu(tmp_path: Path) -> None:
+    backend = create_backend(load_config(None, ["backend.name=vllm",
+                                                "backend.model=facebook/opt-125m"]).backend)
+    out = backend.generate(["def add(a, b):"], SamplingParams(n=2, max_tokens=8), seeds=[1])
+    assert len(out[0]) == 2 and all(c.completion_tokens <= 8 for c in out[0])
 
 
 def test_seed_fingerprint_includes_the_model_only_with_the_judge() -> None:

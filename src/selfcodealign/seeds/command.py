@@ -29,7 +29,8 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     judge = None
     if cfg.judge:
         if config.backend.model or config.backend.name == "fake":
-            judge = DocstringJudge(create_backend(config.backend), config.run.seed)
+            judge = DocstringJudge(create_backend(config.backend, config.run.seed),
+                                   config.run.seed)
         else:
             log.warning("seeds.judge is on but no backend model is configured; skipping the "
                         "docstring judge")

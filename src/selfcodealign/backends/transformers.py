@@ -1,0 +1,98 @@
+"""A local or hub model through Hugging Face transformers, on CPU or GPU, in batches.
+
+Prompts are left-padded and generated in batches of `batch_size` (`n` samples each through
+`num_return_sequences`); temperature 0 means greedy decoding. Stop strings end generation early
+(transformers' `stop_strings`) and are cut from the text; a completion that used all of
+`max_tokens` without reaching a stop string or end-of-sequence token reports `length`. A model
+that cannot be loaded (offline and not cached, a wrong path) is a one-line error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from selfcodealign.backends.base import Completion, SamplingParams
+from selfcodealign.errors import BackendError
+from selfcodealign.extras import require
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
+                 device: str = "auto", batch_size: int = 8) -> None:
+        self.torch = require("torch", extra="hf", feature="the transformers backend")
+        transformers = require("transformers", extra="hf", feature="the transformers backend")
+        self.model = model
+        self.batch_size = batch_size
+        if device == "auto":
+            device = "cuda" if self.torch.cuda.is_available() else "cpu"
+        self.device = device
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(model, revision=revision)
+            self.net = transformers.AutoModelForCausalLM.from_pretrained(
+                model, revision=revision, dtype=dtype if dtype != "auto" else "auto")
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackendError(f"cannot load model {model!r}: {first} (offline? pass --model "
+                               "with a local folder)") from None
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self.net.to(device)
+        self.net.eval()
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams,
+                 seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+        out: list[list[Completion]] = []
+        for start in range(0, len(prompts), self.batch_size):
+            batch = list(prompts[start:start + self.batch_size])
+            if seeds is not None:
+                self.torch.manual_seed(int(seeds[start]))
+            out += self._batch(batch, params)
+        return out
+
+    def _batch(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        torch, tok = self.torch, self.tokenizer
+        encoded = tok(prompts, return_tensors="pt", padding=True).to(self.device)
+        kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens,
+                                  "num_return_sequences": params.n,
+                                  "pad_token_id": tok.pad_token_id,
+                                  "do_sample": not params.greedy}
+        if not params.greedy:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
+        with torch.no_grad():
+            generated = self.net.generate(**encoded, **kwargs)
+        width = encoded["input_ids"].shape[1]
+        results: list[list[Completion]] = []
+        for i, prompt_ids in enumerate(encoded["input_ids"]):
+            prompt_tokens = int((prompt_ids != tok.pad_token_id).sum())
+            samples = []
+            for j in range(params.n):
+                new = generated[i * params.n + j, width:]
+                samples.append(self._completion(new, params, prompt_tokens))
+            results.append(samples)
+        return results
+
+    def _completion(self, new: Any, params: SamplingParams, prompt_tokens: int) -> Completion:
+        tok = self.tokenizer
+        ids = [int(t) for t in new]
+        while ids and ids[-1] == tok.pad_token_id and tok.pad_token_id != tok.eos_token_id:
+            ids.pop()
+        ended = tok.eos_token_id is not None and tok.eos_token_id in ids
+        if ended:
+            ids = ids[:ids.index(tok.eos_token_id)]
+        text = tok.decode(ids, skip_special_tokens=True)
+        stopped = False
+        for stop in params.stop:
+            if stop and stop in text:
+                text, stopped = text[:text.index(stop)], True
+        used = len(new) if not ended else len(ids) + 1
+        reason = "stop" if (ended or stopped or used < params.max_tokens) else "length"
+        return Completion(text, reason, prompt_tokens, len(ids))
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,49 @@
+"""The vLLM offline engine: the fast path on GPUs.
+
+One `LLM` engine with prefix caching on (few-shot prompts share long prefixes), tensor
+parallelism, `gpu_memory_utilization` and `max_model_len` exposed. Each prompt is sent once with
+`n` samples (never duplicated prompts), with its own seed when given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from selfcodealign.backends.base import Completion, SamplingParams
+from selfcodealign.extras import require
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
+                 tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
+                 max_model_len: int | None = None, seed: int = 0) -> None:
+        self.vllm = require("vllm", extra="vllm", feature="the vllm backend")
+        self.model = model
+        self.engine = self.vllm.LLM(
+            model=model, revision=revision, dtype=dtype,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+            enable_prefix_caching=True, seed=seed)
+
+    def _params(self, params: SamplingParams, seed: int | None) -> Any:
+        return self.vllm.SamplingParams(n=params.n, temperature=params.temperature,
+                                        top_p=params.top_p, max_tokens=params.max_tokens,
+                                        stop=list(params.stop), seed=seed)
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams,
+                 seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+        per_prompt = [self._params(params, None if seeds is None else int(seeds[i]))
+                      for i in range(len(prompts))]
+        outputs = self.engine.generate(list(prompts), per_prompt, use_tqdm=False)
+        results = []
+        for output in outputs:
+            prompt_tokens = len(output.prompt_token_ids or [])
+            results.append([Completion(o.text, str(o.finish_reason or "stop"), prompt_tokens,
+                                       len(o.token_ids)) for o in output.outputs])
+        return results
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,79 @@
+"""The transformers backend on a tiny randomly initialised model and tokenizer built here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from selfcodealign.backends import SamplingParams, create_backend
+from selfcodealign.config import load_config
+from selfcodealign.errors import BackendError
+
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+torch = pytest.importorskip("torch")
+
+CORPUS = ["def add(a, b):\n    return a + b\n", "## Example 1\nconcepts: loops, recursion\n",
+          "The quick brown fox jumps over the lazy dog.", "x = [i * i for i in range(10)]"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-model")
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<unk>", "<|endoftext|>"],
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(CORPUS * 20, trainer)
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>",
+                                               unk_token="<unk>")
+    tok.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=32,
+                                     n_layer=2, n_head=2, eos_token_id=tok.eos_token_id,
+                                     bos_token_id=tok.eos_token_id)
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_generates_n_samples_per_prompt_in_batches(tiny_model: Path) -> None:
+    config = load_config(None, ["backend.name=transformers", f"backend.model={tiny_model}",
+                                "backend.batch_size=2", "backend.device=cpu"])
+    backend = create_backend(config.backend)
+    prompts = ["def add(a, b):", "## Example 1", "The quick brown"]
+    out = backend.generate(prompts, SamplingParams(temperature=0.8, n=2, max_tokens=6),
+                           seeds=[1, 2, 3])
+    assert len(out) == 3 and all(len(samples) == 2 for samples in out)
+    for samples in out:
+        for c in samples:
+            assert isinstance(c.text, str) and c.finish_reason in ("stop", "length")
+            assert c.prompt_tokens > 0 and 0 <= c.completion_tokens <= 6
+    again = backend.generate(prompts, SamplingParams(temperature=0.8, n=2, max_tokens=6),
+                             seeds=[1, 2, 3])
+    assert [[c.text for c in s] for s in again] == [[c.text for c in s] for s in out]
+
+
+def test_greedy_length_and_stop_strings(tiny_model: Path) -> None:
+    backend = create_backend(load_config(None, ["backend.name=transformers",
+                                                f"backend.model={tiny_model}"]).backend)
+    (greedy,) = backend.generate(["x = [i"], SamplingParams(temperature=0.0, max_tokens=8))
+    (again,) = backend.generate(["x = [i"], SamplingParams(temperature=0.0, max_tokens=8))
+    assert greedy[0].text == again[0].text
+    if greedy[0].completion_tokens == 8:
+        assert greedy[0].finish_reason == "length"
+    text = greedy[0].text
+    if len(text) > 2:  # stop on a piece of what greedy decoding produces: it must be cut
+        stop = text[1:3]
+        (cut,) = backend.generate(["x = [i"], SamplingParams(temperature=0.0, max_tokens=8,
+                                                             stop=(stop,)))
+        assert stop not in cut[0].text and cut[0].finish_reason == "stop"
+
+
+def test_a_model_that_cannot_load_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match="cannot load model") as info:
+        create_backend(load_config(None, ["backend.name=transformers",
+                                          f"backend.model={tmp_path / 'nope'}"]).backend)
+    assert "\n" not in str(info.value)
