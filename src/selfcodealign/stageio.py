@@ -39,14 +39,17 @@ class Target:
 
 
 def open_target(config: Config, stage: str, output_path: str | None, *,
-                force: bool = False) -> Target:
-    """The writer for `stage`: file mode with `output_path`, else the run's stage folder."""
+                force: bool = False, extra_settings: dict[str, Any] | None = None) -> Target:
+    """The writer for `stage`: file mode with `output_path`, else the run's stage folder.
+    `extra_settings` join the stage's fingerprint (e.g. the prompt templates' hash)."""
+    settings = {**stage_settings(config, stage), **(extra_settings or {})}
     if output_path is not None:
         output = Path(output_path)
         filemode.check_output(output)
         parts = filemode.parts_dir(output)
-        guard_settings(parts, stage, stage_settings(config, stage), force=force)
+        guard_settings(parts, stage, settings, force=force)
         return Target(StageWriter(parts, options_from(config)), None, output, stage)
     store = RunStore.for_config(config)
     store.begin(config, stage)
-    return Target(store.writer(config, stage, force=force), store, None, stage)
+    writer = store.open_stage(stage, settings, force=force, options=options_from(config))
+    return Target(writer, store, None, stage)

@@ -39,7 +39,6 @@ def _stage_command(name: str, summary: str, example: str, arrives: str, *, llm: 
     cli.command(name)(decorated)
 
 _LATER = {
-    "llm": "the LLM backends and generation stages land with issue 5",
     "select": "selection and export land with issue 6",
     "train": "SFT training lands with issue 7",
     "evaluate": "evaluation lands with issue 8",
@@ -47,21 +46,6 @@ _LATER = {
     "report": "the HTML report lands with issue 9",
 }
 
-_stage_command(
-    "concepts", "S->C: the base model lists the programming concepts of each seed (8-shot).",
-    "selfcodealign concepts --run-name demo --backend vllm --model bigcode/starcoder2-15b",
-    _LATER["llm"], llm=True,
-)
-_stage_command(
-    "instructions", "C->I: the base model writes one task per concept list (8-shot).",
-    "selfcodealign instructions --run-name demo --backend vllm --model bigcode/starcoder2-15b",
-    _LATER["llm"], llm=True,
-)
-_stage_command(
-    "responses", "I->R: the base model answers each task and writes its own tests (n=10).",
-    "selfcodealign responses --run-name demo --backend openai --base-url http://localhost:8000/v1",
-    _LATER["llm"], llm=True,
-)
 _stage_command(
     "select", "Pick one passing response per task; dedup, decontaminate, export the SFT dataset.",
     "selfcodealign select --input runs/demo/execute --output data/sft", _LATER["select"],
@@ -89,6 +73,54 @@ _stage_command(
                         help="EvalPlus release folder (evaluate.dataset_dir)."),
            click.option("--output", "output_path", type=click.Path(), help="Results JSON.")],
 )
+
+
+def _llm_command(name: str, summary: str, example: str) -> None:
+    def command(input_path: str | None, output_path: str | None, dry_run: bool,
+                limit: int | None, force: bool, **flags: Any) -> None:
+        from selfcodealign.generation.command import dry_run as plan
+        from selfcodealign.generation.command import generate
+
+        config = resolve(click.get_current_context(), **flags)
+        if dry_run:
+            info = plan(config, name, input_path)
+            click.echo(info["first_prompt"])
+            click.echo(f"--- {name}: {info['requests']} requests, {info['completions']} "
+                       f"completions, ~{info['prompt_tokens_estimate']} prompt tokens, at most "
+                       f"{info['max_completion_tokens']} completion tokens")
+            return
+        summary = generate(config, name, input_path, output_path, limit=limit, force=force)
+        rows = [("kept", summary["kept"]),
+                *sorted(summary["dropped"].items(), key=lambda kv: -kv[1])]
+        state = "complete" if summary["complete"] else "incomplete (rerun to continue)"
+        _print_table(name, rows, f"{summary['requests']} requests | "
+                                 f"{summary['completion_tokens']} completion tokens | shared "
+                                 f"prefix {summary['shared_prefix']:.0%} | {state} | written to "
+                                 f"{summary['written_to']}")
+
+    command.__doc__ = f"{summary}\n\n\b\nExample:\n  {example}"
+    decorated: Any = command
+    for option in (
+        shared_options, run_options, model_options,
+        click.option("--dry-run", is_flag=True,
+                     help="Print the first prompt and what would be sent; call no model."),
+        click.option("--output", "output_path", type=click.Path(dir_okay=False),
+                     help=f"Output JSONL (default: the run's {name} stage)."),
+        click.option("--input", "input_path", type=click.Path(dir_okay=False),
+                     help="Input JSONL (default: the run's previous stage)."),
+    ):
+        decorated = option(decorated)
+    cli.command(name)(decorated)
+
+
+_llm_command("concepts", "S->C: the base model lists the programming concepts of each seed "
+             "(8-shot).", "selfcodealign concepts --input seeds.jsonl --output concepts.jsonl "
+             "--backend vllm --model bigcode/starcoder2-15b")
+_llm_command("instructions", "C->I: the base model writes one task per concept list (8-shot).",
+             "selfcodealign instructions --run-name demo --backend openai "
+             "--base-url http://localhost:8000/v1 --model bigcode/starcoder2-15b")
+_llm_command("responses", "I->R: the base model answers each task and writes its own tests "
+             "(n=10).", "selfcodealign responses --run-name demo --dry-run")
 
 
 @cli.command("seeds")

@@ -63,6 +63,10 @@ class RunConfig(Section):
         5.0, "Also flush when the oldest buffered record is this many seconds old.",
         affects_output=False, gt=0,
     )
+    llm_cache: bool = setting(
+        True, "Keep every LLM call in a SQLite cache in the run (or next to --output), so the "
+        "same request is never sent twice.", affects_output=False,
+    )
     fsync: bool = setting(
         False,
         "fsync every flush (survives power loss; a killed process loses at most the batch in "
@@ -187,6 +191,13 @@ class ConceptsConfig(Section):
 
     shots: int = setting(8, "Few-shot examples per prompt.", ge=0)
     n: int = setting(1, "Completions per seed.", ge=1)
+    prefix_groups: int = setting(
+        0, "Draw shots from this many fixed groups and send batches ordered by group, so "
+        "prompts share long prefixes (0: a fresh sample per item).", ge=0,
+    )
+    batch_size: int = setting(
+        256, "Inputs per backend call.", affects_output=False, ge=1
+    )
 
 
 class InstructionsConfig(Section):
@@ -201,6 +212,13 @@ class InstructionsConfig(Section):
         ["easy", "medium", "hard"], "Difficulties, sampled uniformly."
     )
     language: str = setting("Python", "Programming language named in the task properties.")
+    prefix_groups: int = setting(
+        0, "Draw shots from this many fixed groups and send batches ordered by group, so "
+        "prompts share long prefixes (0: a fresh sample per item).", ge=0,
+    )
+    batch_size: int = setting(
+        256, "Inputs per backend call.", affects_output=False, ge=1
+    )
 
 
 class ResponsesConfig(Section):
@@ -208,6 +226,13 @@ class ResponsesConfig(Section):
 
     shots: int = setting(1, "Few-shot examples per prompt.", ge=0)
     n: int = setting(10, "Sampled (response, tests) pairs per instruction.", ge=1)
+    prefix_groups: int = setting(
+        0, "Draw shots from this many fixed groups and send batches ordered by group, so "
+        "prompts share long prefixes (0: a fresh sample per item).", ge=0,
+    )
+    batch_size: int = setting(
+        256, "Inputs per backend call.", affects_output=False, ge=1
+    )
 
 
 class ExecuteConfig(Section):

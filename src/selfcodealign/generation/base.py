@@ -1,0 +1,123 @@
+"""LLMStage: one prompt per input, `n` completions, each parsed into a record or a drop reason.
+
+A stage implements `prompt(record, rng)` (the prompt text and what it chose: shot ids, category,
+difficulty) and `parse(record, text, meta)` (a record's fields, or a snake_case reason). The base
+class does the rest: a per-item RNG from (global seed, item id), so reruns make the same choices;
+one batched backend call with per-item seeds; completions cut by the token limit dropped as
+`truncated`; every choice and the raw completion kept in the record's `meta`; requests, tokens
+and parse failures counted in the stage stats.
+
+Prefix-cache-aware layout (`prefix_groups > 0`): shots come from a few fixed groups instead of a
+fresh sample per item, and each batch is sent ordered by group, so consecutive prompts share
+long prefixes that vLLM's prefix cache (or any server's) reuses. The share of prompt characters
+covered by the prefix shared with the previous prompt is recorded per stage.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import abstractmethod
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any, ClassVar
+
+from selfcodealign.backends import Completion, LLMBackend, SamplingParams
+from selfcodealign.records import make_id
+from selfcodealign.runner import Outcome, Rec, Stage
+from selfcodealign.store.stage import StageStats
+
+
+def item_rng(seed: int, item_id: str) -> random.Random:
+    return random.Random(f"{seed}:{item_id}")
+
+
+def item_seed(seed: int, item_id: str) -> int:
+    return int(make_id("sampling", seed, item_id), 16) % (2 ** 31)
+
+
+def shared_prefix(prompts: Sequence[str]) -> tuple[int, int]:
+    """(characters shared with the previous prompt, total characters) over a batch."""
+    shared = 0
+    for before, now in pairwise(prompts):
+        limit = min(len(before), len(now))
+        i = 0
+        while i < limit and before[i] == now[i]:
+            i += 1
+        shared += i
+    return shared, sum(len(p) for p in prompts)
+
+
+class LLMStage(Stage):
+    """Prompts the base model once per input; subclasses define prompt() and parse()."""
+
+    rate_label: ClassVar[str] = "parsed"
+
+    def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int,
+                 batch_size: int = 64, prefix_groups: int = 0) -> None:
+        self.backend, self.params, self.seed = backend, params, seed
+        self.batch_size, self.prefix_groups = batch_size, prefix_groups
+        self.stats = StageStats()
+
+    def begin(self, stats: StageStats) -> None:
+        self.stats = stats
+
+    def main_rate(self, stats: StageStats) -> float | None:
+        tried = stats.metrics.get("completions", 0.0)
+        return stats.metrics.get("parsed", 0.0) / tried if tried else None
+
+    @abstractmethod
+    def prompt(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
+        """The prompt for `record` and the choices made for it (persisted in `meta`)."""
+
+    @abstractmethod
+    def parse(self, record: Rec, text: str, meta: dict[str, Any]) -> dict[str, Any] | str:
+        """The new record's fields from one completion, or the reason it is unusable."""
+
+    def output_id(self, record: Rec, index: int) -> str:
+        return make_id(record["id"], self.name, index)
+
+    def _count(self, key: str, amount: float = 1.0) -> None:
+        self.stats.metrics[key] = self.stats.metrics.get(key, 0.0) + amount
+
+    def render_all(self, batch: list[Rec]) -> list[tuple[str, dict[str, Any]]]:
+        return [self.prompt(record, item_rng(self.seed, record["id"])) for record in batch]
+
+    def process(self, batch: list[Rec]) -> list[Outcome]:
+        rendered = self.render_all(batch)
+        order = sorted(range(len(batch)), key=lambda i: rendered[i][1].get("shot_group", 0))
+        prompts = [rendered[i][0] for i in order]
+        seeds = [item_seed(self.seed, batch[i]["id"]) for i in order]
+        answers = self.backend.generate(prompts, self.params, seeds)
+        shared, total = shared_prefix(prompts)
+        self._count("prefix_shared_chars", shared)
+        self._count("prompt_chars", total)
+        self._count("requests", len(prompts))
+        by_item: dict[int, list[Completion]] = dict(zip(order, answers, strict=True))
+        return [self._outcome(batch[i], rendered[i][1], by_item[i]) for i in range(len(batch))]
+
+    def _outcome(self, record: Rec, meta: dict[str, Any], completions: list[Completion]
+                 ) -> Outcome:
+        outcome = Outcome(record["id"])
+        for index, completion in enumerate(completions):
+            self._count("completions")
+            self._count("prompt_tokens", completion.prompt_tokens)
+            self._count("completion_tokens", completion.completion_tokens)
+            info = {**meta, "sample": index, "finish_reason": completion.finish_reason,
+                    "raw": completion.text, "prompt_tokens": completion.prompt_tokens,
+                    "completion_tokens": completion.completion_tokens}
+            rid = self.output_id(record, index)
+            if completion.finish_reason == "length":
+                outcome.dropped.append(({"id": rid, "parent": record["id"], "meta": info},
+                                        "truncated"))
+                continue
+            fields = self.parse(record, completion.text, meta)
+            if isinstance(fields, str):
+                outcome.dropped.append(({"id": rid, "parent": record["id"], "meta": info},
+                                        fields))
+                continue
+            self._count("parsed")
+            outcome.kept.append({"id": rid, "parent": record["id"], **fields, "meta": info})
+        if not completions:
+            outcome.dropped.append(({"id": self.output_id(record, 0), "parent": record["id"]},
+                                    "no_completion"))
+        return outcome

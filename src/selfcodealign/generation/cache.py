@@ -1,0 +1,65 @@
+"""A persistent cache of LLM calls: the same request is never sent to the model twice.
+
+`CachedBackend` wraps any backend. A request is keyed by (backend, model, prompt, sampling
+parameters, seed); hits come from a SQLite file, only misses go to the model (in one call), and
+their completions are stored before they are returned. A rerun with unchanged inputs (into a new
+output, after `--force`, after a crash between the model's answer and the stage's write) sends
+nothing. What changed when a stage's prompts or parameters change is reported by the stage's
+settings guard; the cache simply misses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from selfcodealign.backends.base import Completion, LLMBackend, SamplingParams
+
+
+class CachedBackend:
+    def __init__(self, inner: LLMBackend, path: str | Path) -> None:
+        self.inner = inner
+        self.name, self.model = inner.name, inner.model
+        self.db = sqlite3.connect(str(path))
+        self.db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value BLOB)")
+        self.hits = self.misses = 0
+
+    def _key(self, prompt: str, params: SamplingParams, seed: int | None) -> str:
+        h = hashlib.sha256()
+        for part in (self.inner.name, self.inner.model, prompt, repr(params), repr(seed)):
+            h.update(part.encode("utf-8", "surrogatepass"))
+            h.update(b"\x00")
+        return h.hexdigest()
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams,
+                 seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+        seed_list: list[int | None] = list(seeds) if seeds is not None else [None] * len(prompts)
+        keys = [self._key(p, params, s) for p, s in zip(prompts, seed_list, strict=True)]
+        found: dict[str, list[Completion]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self.db.execute(
+                    f"SELECT key, value FROM calls WHERE key IN ({marks})", chunk):
+                found[key] = [Completion(**c) for c in orjson.loads(value)]
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        self.hits += len(keys) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            answers = self.inner.generate([prompts[i] for i in missing], params,
+                                          None if seeds is None else [seeds[i] for i in missing])
+            rows = []
+            for i, completions in zip(missing, answers, strict=True):
+                found[keys[i]] = completions
+                rows.append((keys[i], orjson.dumps([c.__dict__ for c in completions])))
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?)", rows)
+        return [found[key] for key in keys]
+
+    def close(self) -> None:
+        self.db.close()
+        self.inner.close()

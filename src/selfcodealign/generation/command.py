@@ -1,0 +1,98 @@
+"""`selfcodealign concepts | instructions | responses`: one LLM stage, file or run mode.
+
+Input: `--input FILE.jsonl` or the run's upstream stage (seeds -> concepts -> instructions ->
+responses); output: `--output FILE.jsonl` or the run's stage folder. `--dry-run` renders the
+first prompt and counts the requests and tokens the stage would send, without a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from selfcodealign.backends import SamplingParams, create_backend
+from selfcodealign.config import Config
+from selfcodealign.generation.base import LLMStage, item_rng
+from selfcodealign.generation.cache import CachedBackend
+from selfcodealign.generation.stages import STOPS, Concepts, Instructions, Responses
+from selfcodealign.prompts import template_hash
+from selfcodealign.runner import Rec, run_stage
+from selfcodealign.stageio import open_target
+from selfcodealign.store import RunStore
+from selfcodealign.store.jsonl import count_lines, read_jsonl
+
+UPSTREAM = {"concepts": "seeds", "instructions": "concepts", "responses": "instructions"}
+
+
+def build_stage(config: Config, name: str, backend: Any) -> LLMStage:
+    section = getattr(config, name)
+    sampling = config.sampling
+    params = SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p,
+                            max_tokens=sampling.max_tokens, n=section.n, stop=STOPS[name])
+    common = {"seed": config.run.seed, "shots": section.shots,
+              "batch_size": section.batch_size, "prefix_groups": section.prefix_groups}
+    if name == "concepts":
+        return Concepts(backend, params, **common)
+    if name == "instructions":
+        return Instructions(backend, params, categories=section.categories,
+                            difficulties=tuple(section.difficulties),
+                            language=section.language, **common)
+    return Responses(backend, params, **common)
+
+
+def _inputs(config: Config, name: str, input_path: str | None
+            ) -> tuple[Iterable[Rec], int | None]:
+    if input_path is not None:
+        return read_jsonl(input_path), count_lines(input_path)
+    store = RunStore.for_config(config)
+    return store.read(UPSTREAM[name]), store.count(UPSTREAM[name]) or None
+
+
+def dry_run(config: Config, name: str, input_path: str | None) -> dict[str, Any]:
+    """The first fully rendered prompt and what the stage would send (no model needed)."""
+    inputs, _ = _inputs(config, name, input_path)
+    stage = build_stage(config, name, backend=None)
+    requests, prompt_chars, first = 0, 0, None
+    for record in inputs:
+        text, _ = stage.prompt(record, item_rng(config.run.seed, record["id"]))
+        first = first if first is not None else text
+        requests += 1
+        prompt_chars += len(text)
+    n = getattr(config, name).n
+    return {"first_prompt": first or "", "requests": requests, "completions": requests * n,
+            "prompt_tokens_estimate": prompt_chars // 4,
+            "max_completion_tokens": requests * n * config.sampling.max_tokens}
+
+
+def generate(config: Config, name: str, input_path: str | None = None,
+             output_path: str | None = None, *, limit: int | None = None,
+             force: bool = False) -> dict[str, Any]:
+    """Run one LLM stage; returns a summary."""
+    inputs, total = _inputs(config, name, input_path)
+    target = open_target(config, name, output_path, force=force,
+                         extra_settings={"prompts.template": template_hash()})
+    backend: Any = create_backend(config.backend, config.run.seed)
+    if config.run.llm_cache:
+        if target.output is not None:
+            cache_path = target.output.with_name(target.output.name + ".llm-cache.sqlite")
+        else:
+            assert target.store is not None
+            cache_path = target.store.path / "llm-cache.sqlite"
+        backend = CachedBackend(backend, cache_path)
+    stage = build_stage(config, name, backend)
+    try:
+        stats = run_stage(stage, inputs, target.writer, total=total, limit=limit)
+    except BaseException:
+        target.fail()
+        raise
+    finally:
+        backend.close()
+    metrics = stats.metrics
+    prompt_chars = metrics.get("prompt_chars", 0.0)
+    return {"kept": stats.kept, "dropped": dict(stats.dropped), "complete": stats.complete,
+            "requests": int(metrics.get("requests", 0)),
+            "completion_tokens": int(metrics.get("completion_tokens", 0)),
+            "shared_prefix": metrics.get("prefix_shared_chars", 0.0) / prompt_chars
+            if prompt_chars else 0.0,
+            "cache_hits": getattr(backend, "hits", 0),
+            "elapsed_s": stats.elapsed_s, **target.finish(stats)}
