@@ -46,6 +46,7 @@ class Progress:
         self.new = 0  # processed in this session
         self.rate_label: str | None = None
         self.rate_value: float | None = None
+        self.note = ""  # a stage's extra figure, e.g. tokens/s
         self.interval = interval
         self._start = time.monotonic()
         self._last_log = self._start
@@ -60,6 +61,9 @@ class Progress:
             )
             self._task = self._bar.add_task(stage, total=total, completed=done, status="")
             self._bar.start()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
 
     def items_per_s(self) -> float:
         elapsed = time.monotonic() - self._start
@@ -78,6 +82,8 @@ class Progress:
             parts.append(f"ETA {format_duration(eta)}")
         if self.rate_label is not None and self.rate_value is not None:
             parts.append(f"{self.rate_label} {self.rate_value:.1%}")
+        if self.note:
+            parts.append(self.note)
         return " | ".join(parts)
 
     def line(self) -> str:

@@ -66,6 +66,10 @@ class Stage(ABC):
         seen = stats.kept + stats.dropped_total
         return stats.kept / seen if seen else None
 
+    def progress_note(self, stats: StageStats, elapsed_s: float) -> str:
+        """An extra figure for the progress line (e.g. tokens/s); none by default."""
+        return ""
+
 
 class Filter(Stage):
     """Keeps or drops each record as it is."""
@@ -174,6 +178,7 @@ def run_stage(
                 else:
                     writer.write(outcome.src, outcome.kept, outcome.dropped)
             writer.flush()  # a crash now costs at most the next batch, never this one
+            bar.note = stage.progress_note(writer.stats, bar.elapsed())
             bar.advance(len(batch))
             bar.set_rate(stage.rate_label, stage.main_rate(writer.stats))
         # Complete only if the input ran out: a limit that was reached leaves more to do, and

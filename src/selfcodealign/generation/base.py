@@ -57,13 +57,23 @@ class LLMStage(Stage):
         self.backend, self.params, self.seed = backend, params, seed
         self.batch_size, self.prefix_groups = batch_size, prefix_groups
         self.stats = StageStats()
+        self._before: dict[str, float] = {}
 
     def begin(self, stats: StageStats) -> None:
         self.stats = stats
+        self._before = dict(stats.metrics)  # rates in progress count this session only
 
     def main_rate(self, stats: StageStats) -> float | None:
         tried = stats.metrics.get("completions", 0.0)
         return stats.metrics.get("parsed", 0.0) / tried if tried else None
+
+    def progress_note(self, stats: StageStats, elapsed_s: float) -> str:
+        if elapsed_s <= 0:
+            return ""
+        def rate(key: str) -> float:
+            return (stats.metrics.get(key, 0.0) - self._before.get(key, 0.0)) / elapsed_s
+
+        return f"{rate('requests'):.1f} req/s | {rate('completion_tokens'):.0f} tok/s"
 
     @abstractmethod
     def prompt(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
