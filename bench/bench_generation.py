@@ -22,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from openai_server import FakeServer
-
 from selfcodealign.backends import SamplingParams
 from selfcodealign.backends.fake import FakeBackend
 from selfcodealign.backends.openai import OpenAIBackend
