@@ -78,7 +78,8 @@ def prefix_share(n: int) -> None:
                              prefix_groups=groups)
         for start in range(0, n, 64):
             stage.process(items[start:start + 64])
-        share = stage.stats.metrics["prefix_shared_chars"] / stage.stats.metrics["prompt_chars"]
+        metrics = stage.stats.metrics
+        share = metrics["prefix_shared_chars"] / metrics["prefix_total_chars"]
         label = f"{groups} fixed shot groups" if groups else "fresh shots per item"
         print(f"C->I shared prefix, {label}: {share:.0%} of prompt characters")
 

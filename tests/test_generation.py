@@ -126,7 +126,7 @@ def test_prefix_groups_share_prefixes() -> None:
     grouped = Instructions(FakeBackend(default="T"), PARAMS, seed=1, shots=8, prefix_groups=2)
     for stage in (fresh, grouped):
         stage.process(items)
-    share = {name: s.stats.metrics["prefix_shared_chars"] / s.stats.metrics["prompt_chars"]
+    share = {name: s.stats.metrics["prefix_shared_chars"] / s.stats.metrics["prefix_total_chars"]
              for name, s in (("fresh", fresh), ("grouped", grouped))}
     assert share["grouped"] > 0.8 and share["grouped"] > share["fresh"] + 0.3
     shared, total = shared_prefix(["abcd", "abxy", "abxz"])
@@ -199,3 +199,17 @@ def test_llm_cache_sends_nothing_twice(tmp_path: Path) -> None:
     assert again.inner.calls == ["c"] and (again.hits, again.misses) == (2, 1)  # type: ignore[attr-defined]
     changed = again.generate(["a"], SamplingParams(n=2, temperature=0.1), seeds=[1])
     assert changed[0][0].text == "other"  # other parameters: a miss
+
+
+def test_shared_prefix_counts_tokens_with_a_tokenizer() -> None:
+    class Tokenizing(FakeBackend):
+        class tokenizer:
+            @staticmethod
+            def encode(text: str) -> list[str]:
+                return text.split()
+
+    stage = Instructions(Tokenizing(default="T"), PARAMS, seed=1, shots=8, prefix_groups=1)
+    stage.process([{"id": f"c{i}", "concepts": "x"} for i in range(8)])
+    metrics = stage.stats.metrics
+    assert metrics["prefix_total_tokens"] > 0 and "prefix_total_chars" not in metrics
+    assert metrics["prefix_share_last_batch"] > 0.8

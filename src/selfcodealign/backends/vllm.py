@@ -27,6 +27,7 @@ class VLLMBackend:
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
             enable_prefix_caching=True, seed=seed)
+        self.tokenizer = self.engine.get_tokenizer()
 
     def _params(self, params: SamplingParams, seed: int | None) -> Any:
         return self.vllm.SamplingParams(n=params.n, temperature=params.temperature,

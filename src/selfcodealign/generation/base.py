@@ -9,8 +9,9 @@ and parse failures counted in the stage stats.
 
 Prefix-cache-aware layout (`prefix_groups > 0`): shots come from a few fixed groups instead of a
 fresh sample per item, and each batch is sent ordered by group, so consecutive prompts share
-long prefixes that vLLM's prefix cache (or any server's) reuses. The share of prompt characters
-covered by the prefix shared with the previous prompt is recorded per stage.
+long prefixes that vLLM's prefix cache (or any server's) reuses. The share of each batch's prompt
+tokens (characters when the backend has no tokenizer) covered by the prefix shared with the
+previous prompt is recorded in the stage stats.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def item_seed(seed: int, item_id: str) -> int:
     return int(make_id("sampling", seed, item_id), 16) % (2 ** 31)
 
 
-def shared_prefix(prompts: Sequence[str]) -> tuple[int, int]:
-    """(characters shared with the previous prompt, total characters) over a batch."""
+def shared_prefix(prompts: Sequence[Sequence[Any]]) -> tuple[int, int]:
+    """(units shared with the previous prompt, total units) over a batch: characters for
+    strings, tokens for token-id lists."""
     shared = 0
     for before, now in pairwise(prompts):
         limit = min(len(before), len(now))
@@ -66,6 +68,18 @@ class LLMStage(Stage):
     def main_rate(self, stats: StageStats) -> float | None:
         tried = stats.metrics.get("completions", 0.0)
         return stats.metrics.get("parsed", 0.0) / tried if tried else None
+
+    def _measure_prefix(self, prompts: list[str]) -> None:
+        """Shared-prefix share of the batch, in tokens when the backend has a tokenizer."""
+        tokenizer = getattr(self.backend, "tokenizer", None)
+        unit = "chars"
+        sequences: Sequence[Sequence[Any]] = prompts
+        if tokenizer is not None and callable(getattr(tokenizer, "encode", None)):
+            sequences, unit = [tokenizer.encode(p) for p in prompts], "tokens"
+        shared, total = shared_prefix(sequences)
+        self._count(f"prefix_shared_{unit}", shared)
+        self._count(f"prefix_total_{unit}", total)
+        self.stats.metrics["prefix_share_last_batch"] = shared / total if total else 0.0
 
     def progress_note(self, stats: StageStats, elapsed_s: float) -> str:
         if elapsed_s <= 0:
@@ -98,9 +112,7 @@ class LLMStage(Stage):
         prompts = [rendered[i][0] for i in order]
         seeds = [item_seed(self.seed, batch[i]["id"]) for i in order]
         answers = self.backend.generate(prompts, self.params, seeds)
-        shared, total = shared_prefix(prompts)
-        self._count("prefix_shared_chars", shared)
-        self._count("prompt_chars", total)
+        self._measure_prefix(prompts)
         self._count("requests", len(prompts))
         by_item: dict[int, list[Completion]] = dict(zip(order, answers, strict=True))
         return [self._outcome(batch[i], rendered[i][1], by_item[i]) for i in range(len(batch))]

@@ -88,11 +88,12 @@ def generate(config: Config, name: str, input_path: str | None = None,
     finally:
         backend.close()
     metrics = stats.metrics
-    prompt_chars = metrics.get("prompt_chars", 0.0)
+    unit = "tokens" if "prefix_total_tokens" in metrics else "chars"
+    prompt_units = metrics.get(f"prefix_total_{unit}", 0.0)
     return {"kept": stats.kept, "dropped": dict(stats.dropped), "complete": stats.complete,
             "requests": int(metrics.get("requests", 0)),
             "completion_tokens": int(metrics.get("completion_tokens", 0)),
-            "shared_prefix": metrics.get("prefix_shared_chars", 0.0) / prompt_chars
-            if prompt_chars else 0.0,
+            "shared_prefix": metrics.get(f"prefix_shared_{unit}", 0.0) / prompt_units
+            if prompt_units else 0.0,
             "cache_hits": getattr(backend, "hits", 0),
             "elapsed_s": stats.elapsed_s, **target.finish(stats)}
