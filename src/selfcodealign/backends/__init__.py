@@ -39,6 +39,7 @@ def create_backend(config: BackendConfig, seed: int = 0) -> LLMBackend:
 
         return VLLMBackend(config.model, revision=config.revision, dtype=config.dtype,
                            tensor_parallel_size=config.tensor_parallel_size,
+                           data_parallel_size=config.data_parallel_size,
                            gpu_memory_utilization=config.gpu_memory_utilization,
                            max_model_len=config.max_model_len, seed=seed)
     raise ConfigError(f"unknown backend {config.name!r}; known: fake, openai, transformers, vllm")

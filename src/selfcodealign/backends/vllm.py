@@ -1,6 +1,6 @@
 """The vLLM offline engine: the fast path on GPUs.
 
-One `LLM` engine with prefix caching on (few-shot prompts share long prefixes), tensor
+One `LLM` engine with prefix caching on (few-shot prompts share long prefixes), tensor and data
 parallelism, `gpu_memory_utilization` and `max_model_len` exposed. Each prompt is sent once with
 `n` samples (never duplicated prompts), with its own seed when given.
 """
@@ -18,15 +18,19 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
-                 tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
-                 max_model_len: int | None = None, seed: int = 0) -> None:
+                 tensor_parallel_size: int = 1, data_parallel_size: int = 1,
+                 gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
+                 seed: int = 0) -> None:
         self.vllm = require("vllm", extra="vllm", feature="the vllm backend")
         self.model = model
+        extra: dict[str, Any] = {}
+        if data_parallel_size > 1:  # only passed when asked: older vLLM versions lack it
+            extra["data_parallel_size"] = data_parallel_size
         self.engine = self.vllm.LLM(
             model=model, revision=revision, dtype=dtype,
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-            enable_prefix_caching=True, seed=seed)
+            enable_prefix_caching=True, seed=seed, **extra)
         self.tokenizer = self.engine.get_tokenizer()
 
     def _params(self, params: SamplingParams, seed: int | None) -> Any:

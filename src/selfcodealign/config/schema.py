@@ -118,6 +118,9 @@ class BackendConfig(Section):
     tensor_parallel_size: int = setting(
         1, "GPUs per model replica (`vllm`).", affects_output=False, ge=1
     )
+    data_parallel_size: int = setting(
+        1, "Model replicas, each on its own GPU group (`vllm`).", affects_output=False, ge=1
+    )
     gpu_memory_utilization: float = setting(
         0.9, "Share of GPU memory vLLM may use.", affects_output=False, gt=0, le=1
     )
