@@ -1,7 +1,7 @@
 """Reading user-supplied JSONL (plain or gzip) as stage input, one bad line never fatal.
 
 Each valid line yields its object; a record without an `id` gets one derived from its content
-(stable across reruns). A line that is not a JSON object yields a placeholder holding the
+(stable across reruns). A line that is not a JSON object yields a stand-in record holding the
 reason under `INVALID`; the stage runner drops it with that reason, so the drop is counted in
 the stage's rejects instead of stopping the run.
 """
