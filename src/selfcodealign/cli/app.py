@@ -143,6 +143,7 @@ FLAG_KEYS = {
     "oracle": "execute.oracle",
     "epochs": "train.epochs",
     "dataset": "evaluate.dataset_dir",
+    "push_to_hub": "select.push_to_hub",
 }
 
 

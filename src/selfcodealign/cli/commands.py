@@ -39,21 +39,12 @@ def _stage_command(name: str, summary: str, example: str, arrives: str, *, llm: 
     cli.command(name)(decorated)
 
 _LATER = {
-    "select": "selection and export land with issue 6",
     "train": "SFT training lands with issue 7",
     "evaluate": "evaluation lands with issue 8",
     "run": "the whole-loop command lands with issue 9",
     "report": "the HTML report lands with issue 9",
 }
 
-_stage_command(
-    "select", "Pick one passing response per task; dedup, decontaminate, export the SFT dataset.",
-    "selfcodealign select --input runs/demo/execute --output data/sft", _LATER["select"],
-    extra=[click.option("--input", "input_path", type=click.Path(),
-                        help="Executed samples (a stage folder or JSONL file)."),
-           click.option("--output", "output_path", type=click.Path(),
-                        help="Folder for the exported dataset.")],
-)
 _stage_command(
     "train", "Prompt-masked SFT of the base model on its own data (the paper's recipe).",
     "selfcodealign train --data data/sft --model bigcode/starcoder2-3b --output-dir ckpt",
@@ -165,6 +156,37 @@ def _print_table(title: str, rows: Sequence[tuple[str, int]], footer: str) -> No
     console = Console()
     console.print(table)
     console.print(footer)
+
+
+@cli.command("select")
+@shared_options
+@run_options
+@click.option("--push-to-hub", help="Hub repo org/name to push the dataset to (token: $HF_TOKEN).")
+@click.option("--seeds", "seeds_path", type=click.Path(dir_okay=False),
+              help="Seeds JSONL, for the seed lineage columns in file mode.")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False),
+              help="Output folder (default: runs/<name>/dataset).")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
+              help="Executed samples JSONL (default: the run's execute stage).")
+def select_command(input_path: str | None, output_dir: str | None, seeds_path: str | None,
+                   limit: int | None, force: bool, **flags: Any) -> None:
+    """Pick one passing response per task; dedup, decontaminate, export the SFT dataset.
+
+    \b
+    Example:
+      selfcodealign select --input executed.jsonl --output data/sft
+      selfcodealign select --run-name demo --push-to-hub me/selfcodealign-data
+    """
+    from selfcodealign.selection.command import select
+
+    config = resolve(click.get_current_context(), **flags)
+    summary = select(config, input_path, output_dir, seeds_path=seeds_path, force=force)
+    rows = [("kept", summary["kept"]),
+            *sorted(summary["dropped"].items(), key=lambda kv: -kv[1])]
+    dataset = summary["dataset"]
+    contamination = ", ".join(f"{k} {v}" for k, v in summary["contamination"].items()) or "none"
+    _print_table("select", rows, f"dataset: {dataset['rows']} rows in {dataset['folder']} | "
+                                 f"contamination: {contamination}")
 
 
 @cli.command("execute")

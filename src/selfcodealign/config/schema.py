@@ -283,6 +283,19 @@ class SelectConfig(Section):
     benchmarks: list[str] = setting(
         ["humaneval", "mbpp"], "Benchmarks to decontaminate against (names or file paths)."
     )
+    ngram: int = setting(10, "Word n-gram size of the overlap check.", ge=3)
+    benchmark_dir: Path | None = setting(
+        None, "Folder with the EvalPlus release files (else $SELFCODEALIGN_BENCHMARKS, the "
+        "cache, or a download).", affects_output=False,
+    )
+    check_tests: bool = setting(
+        True, "Run each chosen sample's tests on a stub (dropping tests that pass it) and on "
+        "the instruction's other responses (a signal), in the sandbox."
+    )
+    push_to_hub: str | None = setting(
+        None, "Hub repo (org/name) to push the dataset to; the token comes from $HF_TOKEN.",
+        affects_output=False,
+    )
 
 
 class TrainConfig(Section):

@@ -163,20 +163,32 @@ class Deduper:
         return keys.tolist()  # type: ignore[no-any-return]
 
     def check(self, keys: Sequence[str], texts: Sequence[str]) -> list[str | None]:
-        sigs = self.hasher.signatures(texts)
-        get = self.table.get
+        """For each text in order: an earlier near-duplicate's key, or None (then indexed)."""
         results: list[str | None] = []
-        for key, sig, bands in zip(keys, sigs, self._band_keys(sigs), strict=True):
-            hits = [hit for hit in map(get, bands) if hit is not None]
-            match = None
-            for index in dict.fromkeys(hits):  # candidates, each once, in band order
-                if not self.verify or float((self.sigs[index] == sig).mean()) >= self.threshold:
-                    match = self.keys[index]
-                    break
+        for key, sketch in zip(keys, self.sketches(texts), strict=True):
+            match = self.match(sketch)
             results.append(match)
             if match is None:
-                self._insert(key, sig, bands, clean=not hits)
+                self.insert(key, sketch)
         return results
+
+    def sketches(self, texts: Sequence[str]) -> list[tuple[Any, list[int]]]:
+        """(signature, band keys) per text, computed for the whole batch at once."""
+        sigs = self.hasher.signatures(texts)
+        return list(zip(sigs, self._band_keys(sigs), strict=True))
+
+    def match(self, sketch: tuple[Any, list[int]]) -> str | None:
+        """The key of an indexed near-duplicate, or None; indexes nothing."""
+        sig, bands = sketch
+        hits = [hit for hit in map(self.table.get, bands) if hit is not None]
+        for index in dict.fromkeys(hits):  # candidates, each once, in band order
+            if not self.verify or float((self.sigs[index] == sig).mean()) >= self.threshold:
+                return self.keys[index]
+        return None
+
+    def insert(self, key: str, sketch: tuple[Any, list[int]]) -> None:
+        sig, bands = sketch
+        self._insert(key, sig, bands, clean=False)
 
     def add(self, keys: Sequence[str], texts: Sequence[str]) -> None:
         """Index documents without checking them (rebuilding the index on resume)."""

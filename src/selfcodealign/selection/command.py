@@ -1,0 +1,93 @@
+"""`selfcodealign select`: executed samples in, the SFT dataset out (file or run mode).
+
+File mode: `--input executed.jsonl --output DIR` writes DIR/selected.jsonl (+ .rejects.jsonl,
+.stats.json), DIR/contamination.json and the exported dataset (DIR/data.jsonl, data.parquet,
+hf/, README.md). Run mode: the run's `execute` stage in, its `select` stage out, the dataset in
+runs/<name>/dataset/. Both resume: the first pass is re-read, finished samples are skipped, and
+the dedup state is rebuilt from the samples already kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from selfcodealign.config import STAGES, Config
+from selfcodealign.execution.command import limits_from
+from selfcodealign.execution.sandbox import LocalSandbox
+from selfcodealign.overlap.decontam import Decontaminator
+from selfcodealign.progress import Progress
+from selfcodealign.runner import Rec
+from selfcodealign.selection.export import export
+from selfcodealign.selection.stage import Selector
+from selfcodealign.stageio import open_target
+from selfcodealign.store import RunStore, iter_records
+from selfcodealign.store.files import atomic_write
+from selfcodealign.store.jsonl import read_jsonl
+
+
+def _seed_sources(records: Iterable[Rec]) -> dict[str, dict[str, str]]:
+    return {str(r["id"]): dict(r.get("source") or {}) for r in records}
+
+
+def select(config: Config, input_path: str | None = None, output_dir: str | None = None, *,
+           seeds_path: str | None = None, force: bool = False) -> dict[str, Any]:
+    cfg = config.select
+    store = RunStore.for_config(config)
+
+    def inputs() -> Iterator[Rec]:
+        return iter(read_jsonl(input_path)) if input_path else store.read("execute")
+
+    folder = Path(output_dir) if output_dir else store.path / "dataset"
+    if output_dir:
+        folder.mkdir(parents=True, exist_ok=True)
+    target = open_target(config, "select", str(folder / "selected.jsonl") if output_dir
+                         else None, force=force)
+    writer = target.writer
+    benchmark_dir = str(cfg.benchmark_dir) if cfg.benchmark_dir else None
+    decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
+                      if cfg.benchmarks else None)
+    limits = limits_from(config)
+    sandbox = (LocalSandbox(workers=config.execute.workers, limits=limits,
+                            base_uid=config.execute.base_uid,
+                            preload=tuple(config.execute.preload)) if cfg.check_tests else None)
+    selector = Selector(cfg, config.run.seed, decontaminator=decontaminator, sandbox=sandbox,
+                        limits=limits, workdir=writer.directory)
+    try:
+        selector.first_pass(inputs(), writer)
+        selector.restore(iter_records(writer.directory))
+        with Progress("select", len(selector.chosen)) as bar:
+            selector.second_pass(inputs(), writer, on_batch=bar.advance)
+        writer.stats.metrics.update({f"contamination.{k}": float(v)
+                                     for k, v in selector.contamination.items()})
+        stats = writer.close(complete=True)
+    except BaseException:
+        target.fail()
+        raise
+    finally:
+        selector.close()
+        if sandbox is not None:
+            sandbox.close()
+    hits = selector.hits
+    published = target.finish(stats)
+    kept = read_jsonl(folder / "selected.jsonl") if output_dir else store.read("select")
+    sources = _seed_sources(read_jsonl(seeds_path)) if seeds_path else (
+        _seed_sources(store.read("seeds")) if not output_dir and
+        (store.stage_dir("seeds")).is_dir() else {})
+    stages = ({s: store.stage_stats(s) for s in STAGES if store.stage_dir(s).is_dir()}
+              if not output_dir else {"select": stats.to_dict()})
+    card = {"stages": stages, "dropped": dict(stats.dropped.most_common()),
+            "contamination": dict(selector.contamination), "benchmarks": cfg.benchmarks,
+            "model": config.backend.model,
+            "settings": {"backend": config.backend.model_dump(mode="json"),
+                         "sampling": config.sampling.model_dump(mode="json"),
+                         "select": cfg.model_dump(mode="json")}}
+    atomic_write(folder / "contamination.json", orjson.dumps(
+        {"counts": dict(selector.contamination), "hits": hits}, option=orjson.OPT_INDENT_2))
+    exported = export(kept, folder, seed_sources=sources, card=card,
+                      push_to_hub=cfg.push_to_hub)
+    return {"kept": stats.kept, "dropped": dict(stats.dropped), "complete": stats.complete,
+            "contamination": dict(selector.contamination), "dataset": exported, **published}
