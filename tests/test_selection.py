@@ -92,8 +92,9 @@ def crafted(benchmark_dir: Path) -> list[dict[str, Any]]:
          "instruction": "Reverse the order of characters in a string.",
          "response": "A slice does it:\n\n" + py.format("def flip(s):\n    return s[::-1]") +
          "\n\nDone.\n"},
-    ] + [{**sample("g2", "G2", "Check if any two numbers in the list are closer than a "
-                   "threshold.", leak, "assert has_close_elements([1.0, 1.1], 0.5)")}]
+        sample("g2", "G2", "Check if any two numbers in the list are closer than a threshold.",
+               leak, "assert has_close_elements([1.0, 1.1], 0.5)"),
+    ]
 
 
 def distinct_instruction(p: int) -> str:
