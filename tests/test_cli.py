@@ -28,7 +28,7 @@ def test_every_command_has_help_with_an_example(run_cli: Callable[..., object],
     assert "--config" in result.out and "--set" in result.out
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate"])
+@pytest.mark.parametrize("command", ["evaluate"])
 def test_stages_not_built_yet_exit_2_with_one_line(run_cli: Callable[..., object],
                                                    command: str) -> None:
     result = run_cli(command)

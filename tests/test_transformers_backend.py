@@ -14,31 +14,6 @@ transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 torch = pytest.importorskip("torch")
 
-CORPUS = ["def add(a, b):\n    return a + b\n", "## Example 1\nconcepts: loops, recursion\n",
-          "The quick brown fox jumps over the lazy dog.", "x = [i * i for i in range(10)]"]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-model")
-    bpe = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<unk>", "<|endoftext|>"],
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(CORPUS * 20, trainer)
-    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>",
-                                               unk_token="<unk>")
-    tok.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=32,
-                                     n_layer=2, n_head=2, eos_token_id=tok.eos_token_id,
-                                     bos_token_id=tok.eos_token_id)
-    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
-    return folder
-
-
 def test_generates_n_samples_per_prompt_in_batches(tiny_model: Path) -> None:
     config = load_config(None, ["backend.name=transformers", f"backend.model={tiny_model}",
                                 "backend.batch_size=2", "backend.device=cpu"])

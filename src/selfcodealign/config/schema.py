@@ -299,14 +299,37 @@ class SelectConfig(Section):
 
 
 class TrainConfig(Section):
-    """Stage 6: prompt-masked SFT (METHOD.md, 'Stage 6')."""
+    """Stage 6: prompt-masked SFT (METHOD.md, 'Stage 6'); the defaults are the paper's recipe."""
 
     learning_rate: float = setting(1e-5, "Peak learning rate (Adafactor, linear schedule).", gt=0)
     epochs: float = setting(4.0, "Training epochs.", gt=0)
     batch_size: int = setting(64, "Effective batch size (via gradient accumulation).", ge=1)
+    micro_batch_size: int = setting(
+        1, "Sequences per device per step; accumulation makes up the effective batch.", ge=1
+    )
     warmup_ratio: float = setting(0.05, "Fraction of steps used for warmup.", ge=0, lt=1)
-    max_length: int = setting(1280, "Maximum sequence length in tokens.", ge=16)
+    max_length: int = setting(1280, "Maximum sequence length in tokens (longer: cut, counted).",
+                              ge=16)
     packing: bool = setting(False, "Pack sequences (a deviation from the paper).")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = setting(
+        "auto", "Training precision (auto: bf16 on GPUs that have it, else fp32)."
+    )
+    gradient_checkpointing: bool = setting(
+        True, "Recompute activations to save memory.", affects_output=False
+    )
+    lora: bool = setting(False, "Train LoRA adapters (peft) instead of all weights.")
+    lora_r: int = setting(16, "LoRA rank.", ge=1)
+    lora_alpha: int = setting(32, "LoRA alpha.", ge=1)
+    load_in_4bit: bool = setting(False, "QLoRA: load the base model in 4 bits (bitsandbytes).")
+    eval_fraction: float = setting(
+        0.0, "Share of the data held out and evaluated each `save_steps`.", ge=0, lt=1
+    )
+    save_steps: int = setting(
+        200, "Steps between checkpoints (and evaluations).", affects_output=False, ge=1
+    )
+    logging: Literal["none", "tensorboard", "wandb"] = setting(
+        "none", "Where to log metrics (when the library is installed).", affects_output=False
+    )
 
 
 class EvaluateConfig(Section):

@@ -1,0 +1,166 @@
+"""SFT with TRL's SFTTrainer, faithful to the paper's recipe (METHOD.md, "Stage 6").
+
+The data is tokenized here (format.py: BOS + prompt + response + EOS, loss on the response and
+EOS only) and handed to SFTTrainer already tokenized, with `completion_only_loss`. Recipe:
+Adafactor, learning rate 1e-5, linear schedule with 5% warmup, an effective batch of 64 through
+gradient accumulation, max length 1280, no packing, no gradient clipping, weight decay 0, and
+dropout forced to 0 on the model's config (left on, it is the suspected cause of a 7-point
+reproduction gap). The tokenizer is saved with the matching chat template. Options: LoRA/QLoRA
+(peft), packing, bf16/fp16, gradient checkpointing, flash attention when installed, a held-out
+evaluation split, TensorBoard or W&B logging, and resume from the last checkpoint. Multi-GPU:
+launch with `accelerate launch -m selfcodealign train ...` or `torchrun ... -m selfcodealign`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from selfcodealign.config.schema import TrainConfig
+from selfcodealign.errors import BackendError, InputError
+from selfcodealign.extras import available, require
+from selfcodealign.training.format import CHAT_TEMPLATE, instruction_response, tokenize
+
+log = logging.getLogger(__name__)
+
+
+def zero_dropout(config: Any) -> list[str]:
+    """Set every dropout probability on a model config to 0; returns the names changed."""
+    changed = []
+    for name, value in vars(config).items():
+        if ("dropout" in name or name.endswith("pdrop")) and isinstance(value, float) and value:
+            setattr(config, name, 0.0)
+            changed.append(name)
+    return changed
+
+
+def load_rows(data: str) -> list[dict[str, Any]]:
+    """Rows from a JSONL file, a selection output folder, or a dataset saved on disk."""
+    path = Path(data)
+    if path.is_dir():
+        for candidate in (path / "hf", path):
+            if (candidate / "dataset_info.json").exists() or (candidate / "state.json").exists():
+                datasets = require("datasets", extra="train", feature="training")
+                return [dict(r) for r in datasets.load_from_disk(str(candidate))]
+        if (path / "data.jsonl").exists():
+            path = path / "data.jsonl"
+        else:
+            raise InputError(f"no dataset found in {data} (expected hf/, a saved dataset or "
+                             "data.jsonl)")
+    from selfcodealign.store.jsonl import INVALID, read_jsonl
+
+    return [r for r in read_jsonl(path) if INVALID not in r]
+
+
+def tokenized_dataset(tokenizer: Any, rows: Iterable[dict[str, Any]], max_length: int
+                      ) -> tuple[Any, dict[str, int]]:
+    datasets = require("datasets", extra="train", feature="training")
+    columns: dict[str, list[Any]] = {"input_ids": [], "completion_mask": []}
+    counts = {"examples": 0, "truncated": 0, "unusable": 0, "tokens": 0}
+    for row in rows:
+        pair = instruction_response(row)
+        if pair is None:
+            counts["unusable"] += 1
+            continue
+        item = tokenize(tokenizer, pair[0], pair[1], max_length)
+        columns["input_ids"].append(item.input_ids)
+        columns["completion_mask"].append(item.completion_mask)
+        counts["examples"] += 1
+        counts["truncated"] += item.truncated
+        counts["tokens"] += len(item.input_ids)
+    if not counts["examples"]:
+        raise InputError("the training data has no usable rows (need instruction and "
+                         "response columns, or messages)")
+    return datasets.Dataset.from_dict(columns), counts
+
+
+def _precision(cfg: TrainConfig, torch: Any) -> dict[str, bool]:
+    cuda = torch.cuda.is_available()
+    if cfg.precision == "bf16" or (cfg.precision == "auto" and cuda
+                                   and torch.cuda.is_bf16_supported()):
+        return {"bf16": True}
+    if cfg.precision == "fp16":
+        return {"fp16": True}
+    return {}
+
+
+def _load_model(model: str, cfg: TrainConfig, torch: Any, transformers: Any) -> Any:
+    kwargs: dict[str, Any] = {}
+    if torch.cuda.is_available() and available("flash_attn"):
+        kwargs["attn_implementation"] = "flash_attention_2"
+    if cfg.load_in_4bit:
+        require("bitsandbytes", extra="train", feature="QLoRA (load_in_4bit)")
+        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16)
+    try:
+        return transformers.AutoModelForCausalLM.from_pretrained(model, **kwargs)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendError(f"cannot load model {model!r}: {first}") from None
+
+
+def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int = 3407,
+          max_steps: int | None = None, world_size: int = 1) -> dict[str, Any]:
+    """Fine-tune `model` on `data` into `output_dir`; returns a summary."""
+    torch = require("torch", extra="hf", feature="training")
+    transformers = require("transformers", extra="hf", feature="training")
+    trl = require("trl", extra="train", feature="training")
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"cannot load the tokenizer of {model!r}: {exc}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.chat_template = CHAT_TEMPLATE
+    dataset, counts = tokenized_dataset(tokenizer, load_rows(data), cfg.max_length)
+    if counts["truncated"]:
+        log.warning("%d of %d examples were longer than %d tokens and were cut",
+                    counts["truncated"], counts["examples"], cfg.max_length)
+    net = _load_model(model, cfg, torch, transformers)
+    dropped = zero_dropout(net.config)
+    split = None
+    if cfg.eval_fraction:
+        split = dataset.train_test_split(test_size=cfg.eval_fraction, seed=seed)
+        dataset = split["train"]
+    per_step = cfg.micro_batch_size * max(world_size, 1)
+    accumulation = max(1, cfg.batch_size // per_step)
+    fields = {f.name for f in dataclasses.fields(trl.SFTConfig)}
+    warmup = ({"warmup_ratio": cfg.warmup_ratio} if "warmup_ratio" in fields
+              else {"warmup_steps": cfg.warmup_ratio})
+    report = [] if cfg.logging == "none" or not available(cfg.logging) else [cfg.logging]
+    args = trl.SFTConfig(
+        output_dir=output_dir, num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear", optim="adafactor", weight_decay=0.0, max_grad_norm=0.0,
+        per_device_train_batch_size=cfg.micro_batch_size,
+        gradient_accumulation_steps=accumulation, max_length=cfg.max_length,
+        packing=cfg.packing, completion_only_loss=True,
+        gradient_checkpointing=cfg.gradient_checkpointing and torch.cuda.is_available(),
+        save_steps=cfg.save_steps, save_total_limit=3, logging_steps=1, report_to=report,
+        seed=seed, max_steps=max_steps if max_steps is not None else -1,
+        eval_strategy="steps" if split is not None else "no",
+        eval_steps=cfg.save_steps if split is not None else None,
+        use_cpu=not torch.cuda.is_available(), **warmup, **_precision(cfg, torch))
+    peft_config = None
+    if cfg.lora:
+        peft = require("peft", extra="train", feature="LoRA training")
+        peft_config = peft.LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                                      target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = trl.SFTTrainer(model=net, args=args, train_dataset=dataset,
+                             eval_dataset=split["test"] if split is not None else None,
+                             processing_class=tokenizer, peft_config=peft_config)
+    checkpoints = sorted(Path(output_dir).glob("checkpoint-*")) if Path(output_dir).is_dir() \
+        else []
+    result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+    trainer.save_model(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    return {"steps": int(trainer.state.global_step), "train_loss": float(result.training_loss),
+            "losses": losses,
+            "examples": counts["examples"], "truncated": counts["truncated"],
+            "unusable": counts["unusable"], "tokens": counts["tokens"],
+            "dropout_zeroed": dropped, "gradient_accumulation": accumulation,
+            "resumed_from": str(checkpoints[-1]) if checkpoints else None,
+            "output_dir": output_dir}
