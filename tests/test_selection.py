@@ -193,3 +193,22 @@ def test_resume_after_an_interruption(tmp_path: Path, benchmark_dir: Path,
     ids = [sorted(json.loads(x)["id"] for x in (tmp_path / n / "data.jsonl").read_text()
                   .splitlines()) for n in ("clean", "resumed")]
     assert ids[0] == ids[1] and clean["kept"] == resumed["kept"] == 40
+
+
+def test_run_mode_reads_execute_and_writes_the_dataset(tmp_path: Path,
+                                                       benchmark_dir: Path) -> None:
+    from selfcodealign.store import RunStore
+
+    config = load_config(None, [f"run.root={tmp_path}", "run.name=demo",
+                                f"select.benchmark_dir={benchmark_dir}",
+                                "select.check_tests=false"])
+    store = RunStore.for_config(config)
+    with store.writer(config, "execute") as writer:
+        for p in range(3):
+            record = sample(f"r{p}", f"P{p}", distinct_instruction(p), distinct_code(p, 0),
+                            f"assert f{p}() == {distinct_instruction(p)!r}")
+            writer.write(record["id"], kept=[record])
+    summary = select(config)
+    assert summary["kept"] == 3
+    assert (tmp_path / "demo" / "dataset" / "data.jsonl").exists()
+    assert len(list(store.read("select"))) == 3

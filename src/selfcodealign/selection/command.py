@@ -42,8 +42,7 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
         return iter(read_jsonl(input_path)) if input_path else store.read("execute")
 
     folder = Path(output_dir) if output_dir else store.path / "dataset"
-    if output_dir:
-        folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     target = open_target(config, "select", str(folder / "selected.jsonl") if output_dir
                          else None, force=force)
     writer = target.writer
