@@ -33,6 +33,15 @@ def _seed_sources(records: Iterable[Rec]) -> dict[str, dict[str, str]]:
     return {str(r["id"]): dict(r.get("source") or {}) for r in records}
 
 
+def _generating_model(store: RunStore) -> str | None:
+    """The model that wrote the responses, from the run's responses stage settings."""
+    meta = store.stage_dir("responses") / "stage.json"
+    if not meta.exists():
+        return None
+    settings = orjson.loads(meta.read_bytes()).get("settings", {})
+    return settings.get("backend.model") or None
+
+
 def select(config: Config, input_path: str | None = None, output_dir: str | None = None, *,
            seeds_path: str | None = None, force: bool = False) -> dict[str, Any]:
     cfg = config.select
@@ -80,7 +89,7 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
               if not output_dir else {"select": stats.to_dict()})
     card = {"stages": stages, "dropped": dict(stats.dropped.most_common()),
             "contamination": dict(selector.contamination), "benchmarks": cfg.benchmarks,
-            "model": config.backend.model,
+            "model": config.backend.model or _generating_model(store),
             "settings": {"backend": config.backend.model_dump(mode="json"),
                          "sampling": config.sampling.model_dump(mode="json"),
                          "select": cfg.model_dump(mode="json")}}
