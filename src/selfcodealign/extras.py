@@ -26,7 +26,6 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "datasets": "train",
     "ray": "ray",
     "numpy": "seeds",
-    "xxhash": "seeds",
     "ahocorasick": "seeds",
     "pyarrow": "seeds",
 }
