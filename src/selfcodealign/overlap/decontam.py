@@ -32,7 +32,7 @@ _TABLE = bytes(c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 12
 def normalise(text: str) -> str:
     """Word tokens joined by single spaces, with a space at each end."""
     data = text.encode("utf-8", "surrogatepass").translate(_TABLE).split()
-    return " " + b" ".join(data).decode("utf-8", "replace") + " "
+    return " " + b" ".join(data).decode("latin-1") + " "  # byte-exact, no UTF-8 decoding
 
 
 @dataclass(frozen=True)
