@@ -5,7 +5,7 @@ lower-cased). Tokenising is `bytes.translate` + `split`, token hashes come from 
 through `map`, and shingle hashes are rolling combinations of token hashes computed in numpy
 for a whole batch at once: no Python work per token. The `num_perm` permutations are
 `h -> a*h + b (mod 2^32)` with odd `a`, applied to a few thousand shingles at a time so the
-work stays in the CPU cache, and `np.minimum.reduceat` takes each document's minima. This is a
+work stays in the CPU cache, and a column-wise min takes each document's minima. This is a
 classic MinHash (each slot estimates the Jaccard similarity), only computed faster.
 
 LSH splits a signature into `bands` of `rows` (chosen, as datasketch does, to minimise false
@@ -130,7 +130,8 @@ class MinHasher:
             view = buffer[:hi - lo] if hi - lo <= _CHUNK else np.empty((hi - lo, k), np.uint32)
             np.multiply(values[lo:hi, None], self.a[None, :], out=view)
             view += self.b
-            out[doc:last] = np.minimum.reduceat(view, starts[doc:last] - lo, axis=0)
+            for d in range(doc, last):  # a min over contiguous rows beats reduceat here
+                view[starts[d] - lo:ends[d] - lo].min(axis=0, out=out[d])
             doc = last
         return out
 
@@ -165,11 +166,13 @@ class Deduper:
     def check(self, keys: Sequence[str], texts: Sequence[str]) -> list[str | None]:
         """For each text in order: an earlier near-duplicate's key, or None (then indexed)."""
         results: list[str | None] = []
-        for key, sketch in zip(keys, self.sketches(texts), strict=True):
-            match = self.match(sketch)
+        get = self.table.get
+        for key, (sig, bands) in zip(keys, self.sketches(texts), strict=True):
+            hits = [hit for hit in map(get, bands) if hit is not None]
+            match = self._verified(hits, sig) if hits else None
             results.append(match)
             if match is None:
-                self.insert(key, sketch)
+                self._insert(key, sig, bands, clean=not hits)
         return results
 
     def sketches(self, texts: Sequence[str]) -> list[tuple[Any, list[int]]]:
@@ -180,7 +183,9 @@ class Deduper:
     def match(self, sketch: tuple[Any, list[int]]) -> str | None:
         """The key of an indexed near-duplicate, or None; indexes nothing."""
         sig, bands = sketch
-        hits = [hit for hit in map(self.table.get, bands) if hit is not None]
+        return self._verified([h for h in map(self.table.get, bands) if h is not None], sig)
+
+    def _verified(self, hits: list[int], sig: Any) -> str | None:
         for index in dict.fromkeys(hits):  # candidates, each once, in band order
             if not self.verify or float((self.sigs[index] == sig).mean()) >= self.threshold:
                 return self.keys[index]
