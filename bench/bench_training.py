@@ -12,38 +12,25 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from selfcodealign.config import load_config
 from selfcodealign.training.format import tokenize
 from selfcodealign.training.sft import train
+from tiny_model import build_tiny_model
 
 
 def build_model(folder: Path) -> None:
-    import tokenizers
-    import torch
-    import transformers
-
     text = ["def f(x):\n    return x + 1\n", "### Instruction\nWrite code.\n### Response\n",
             "for i in range(10):\n    total += i * i\n", "The answer uses a loop and a list."]
-    bpe = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=1000, special_tokens=["<unk>", "<|endoftext|>"],
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(text * 50, trainer)
-    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>",
-                                               bos_token="<|endoftext|>", unk_token="<unk>")
-    tok.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=len(tok), n_positions=1280, n_embd=256,
-                                     n_layer=4, n_head=4)
-    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    build_tiny_model(folder, text, vocab_size=1000, width=256, layers=4, heads=4,
+                     positions=1280)
 
 
 def data(n: int, path: Path) -> list[dict[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from selfcodealign.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @dataclass
@@ -79,24 +82,11 @@ TINY_CORPUS = ["def add(a, b):\n    return a + b\n", "## Example 1\nconcepts: lo
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny randomly initialised GPT-2 with a BPE tokenizer trained here (BOS = EOS)."""
-    transformers = pytest.importorskip("transformers")
-    tokenizers = pytest.importorskip("tokenizers")
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("tokenizers")
+    pytest.importorskip("torch")
+    from tiny_model import build_tiny_model
+
     folder = tmp_path_factory.mktemp("tiny-model")
-    bpe = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<unk>", "<|endoftext|>"],
-        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(TINY_CORPUS * 20, trainer)
-    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>",
-                                               bos_token="<|endoftext|>", unk_token="<unk>")
-    tok.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=32,
-                                     n_layer=2, n_head=2, eos_token_id=tok.eos_token_id,
-                                     bos_token_id=tok.eos_token_id, resid_pdrop=0.1,
-                                     embd_pdrop=0.1, attn_pdrop=0.1)
-    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    build_tiny_model(folder, TINY_CORPUS, resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1)
     return folder

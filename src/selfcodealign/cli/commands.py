@@ -71,8 +71,7 @@ def _llm_command(name: str, summary: str, example: str) -> None:
                        f"{info['max_completion_tokens']} completion tokens")
             return
         summary = generate(config, name, input_path, output_path, limit=limit, force=force)
-        rows = [("kept", summary["kept"]),
-                *sorted(summary["dropped"].items(), key=lambda kv: -kv[1])]
+        rows = _outcome_rows(summary)
         state = "complete" if summary["complete"] else "incomplete (rerun to continue)"
         _print_table(name, rows, f"{summary['requests']} requests | "
                                  f"{summary['completion_tokens']} completion tokens | shared "
@@ -160,10 +159,16 @@ def seeds_command(output_path: str | None, limit: int | None, force: bool,
 
     config = resolve(click.get_current_context(), **flags)
     summary = mine_seeds(config, output_path, limit=limit, force=force)
-    rows = [("kept", summary["kept"]), *sorted(summary["dropped"].items(), key=lambda kv: -kv[1])]
+    rows = _outcome_rows(summary)
     state = "complete" if summary["complete"] else "incomplete (rerun to continue)"
     _print_table("seeds", rows, f"{summary['files']} files | {state} | written to "
                                 f"{summary['written_to']}")
+
+
+def _outcome_rows(summary: dict[str, Any]) -> list[tuple[str, int]]:
+    """Kept first, then each drop reason, most frequent first."""
+    return [("kept", summary["kept"]),
+            *sorted(summary["dropped"].items(), key=lambda kv: -kv[1])]
 
 
 def _print_table(title: str, rows: Sequence[tuple[str, int]], footer: str) -> None:
@@ -204,8 +209,7 @@ def select_command(input_path: str | None, output_dir: str | None, seeds_path: s
 
     config = resolve(click.get_current_context(), **flags)
     summary = select(config, input_path, output_dir, seeds_path=seeds_path, force=force)
-    rows = [("kept", summary["kept"]),
-            *sorted(summary["dropped"].items(), key=lambda kv: -kv[1])]
+    rows = _outcome_rows(summary)
     dataset = summary["dataset"]
     contamination = ", ".join(f"{k} {v}" for k, v in summary["contamination"].items()) or "none"
     _print_table("select", rows, f"dataset: {dataset['rows']} rows in {dataset['folder']} | "
