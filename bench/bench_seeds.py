@@ -3,8 +3,9 @@
 1. The standard library corpus through the seeds stage (no type check, then with it): files/s,
    MB/s, functions/s, and time per step.
 2. MinHash near-dedup of N function texts (a synthetic corpus built from stdlib functions with
-   planted near-copies): this package's numpy LSH against datasketch (MinHash.update_batch +
-   MinHashLSH query/insert), same threshold, permutations and shingles, in the same run.
+   planted near-copies): this package's numpy LSH against datasketch (MinHash.update per
+   shingle, and update_batch; MinHashLSH query/insert), same threshold, permutations and
+   shingles, in the same run. Each side's best of several runs (the machine is shared).
 3. Decontamination of the same texts against HumanEval+ and MBPP+: the Aho-Corasick automaton
    plus n-gram check against a naive loop of `pattern in text` over the same patterns.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from selfcodealign.config import load_config
@@ -100,37 +102,53 @@ def _datasketch(docs: list[str], keys: list[str], batch: bool) -> tuple[float, i
     return time.perf_counter() - start, dups
 
 
-def bench_dedup(docs: list[str]) -> None:
-    keys = [str(i) for i in range(len(docs))]
+def best(repeats: int, run: Callable[[], tuple[float, int]]) -> tuple[float, int]:
+    """The fastest of `repeats` runs (this machine is shared: the minimum is the signal)."""
+    results = [run() for _ in range(repeats)]
+    return min(r[0] for r in results), results[0][1]
+
+
+def _ours(docs: list[str], keys: list[str]) -> tuple[float, int]:
     start = time.perf_counter()
     ours = Deduper(threshold=0.5, num_perm=250, shingle_size=5, verify=False)
-    our_dups = sum(m is not None for m in ours.check(keys, docs))
-    t_ours = time.perf_counter() - start
+    dups = sum(m is not None for m in ours.check(keys, docs))
+    return time.perf_counter() - start, dups
+
+
+def bench_dedup(docs: list[str]) -> None:
+    keys = [str(i) for i in range(len(docs))]
+    t_ours, our_dups = best(3, lambda: _ours(docs, keys))
     n = len(docs)
-    print(f"near-dedup: selfcodealign {n / t_ours:8.0f} docs/s ({our_dups} duplicates)")
+    print(f"near-dedup (best of 3 runs, 2 for datasketch): selfcodealign {n / t_ours:8.0f} "
+          f"docs/s ({our_dups} duplicates)")
     for batch, label in ((False, "datasketch, update() per shingle"),
                          (True, "datasketch, update_batch()")):
-        took, dups = _datasketch(docs, keys, batch)
+        took, dups = best(2, lambda batch=batch: _datasketch(docs, keys, batch))  # type: ignore[misc]
         print(f"            {label:33s} {n / took:6.0f} docs/s ({dups} duplicates) | "
               f"ratio {took / t_ours:.1f}x")
 
 
 def bench_decontam(docs: list[str], benchmark_dir: str | None) -> None:
     decon = Decontaminator(["humaneval", "mbpp"], benchmark_dir)
-    start = time.perf_counter()
-    hits = sum(decon.check(d) is not None for d in docs)
-    t_ours = time.perf_counter() - start
+
+    def ours() -> tuple[float, int]:
+        start = time.perf_counter()
+        hits = sum(hit is not None for hit in decon.check_many(docs))
+        return time.perf_counter() - start, hits
+
     patterns = [match for _, (_, kind, match) in decon.automaton.items() if kind == "substring"]
     sample = docs[: max(1, len(docs) // 20)]  # the naive loop is slow: time a twentieth
-    start = time.perf_counter()
-    naive_hits = 0
-    for doc in sample:
-        text = normalise(doc)
-        naive_hits += any(pattern in text for pattern in patterns)
-    t_naive = (time.perf_counter() - start) * len(docs) / len(sample)
+
+    def naive() -> tuple[float, int]:
+        start = time.perf_counter()
+        found = sum(any(p in text for p in patterns) for text in map(normalise, sample))
+        return (time.perf_counter() - start) * len(docs) / len(sample), found
+
+    t_ours, hits = best(3, ours)
+    t_naive, _ = best(3, naive)
     n = len(docs)
-    print(f"decontamination: selfcodealign {n / t_ours:8.0f} docs/s ({hits} hits) | naive "
-          f"substring loop over {len(patterns)} patterns {n / t_naive:6.0f} docs/s | "
+    print(f"decontamination (best of 3): selfcodealign {n / t_ours:8.0f} docs/s ({hits} hits) | "
+          f"naive substring loop over {len(patterns)} patterns {n / t_naive:6.0f} docs/s | "
           f"ratio {t_naive / t_ours:.1f}x")
 
 

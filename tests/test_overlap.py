@@ -100,3 +100,10 @@ def test_decontamination_finds_planted_benchmark_text(benchmark_dir: Path,
     hit = decon.check("# compute the frobnication index of a quux matrix using the standard zorg")
     assert hit is not None and hit.task_id == "Private/1" and hit.kind == "ngram"
     assert decon.check("def add(a, b):\n    '''Add two numbers.'''\n    return a + b\n") is None
+    batch = [planted, "clean text | with a pipe", reworded, "", "odd\x01byte " + planted,
+             "def add(a, b):\n    return a + b\n"]
+    assert decon.check_many(batch) == [decon.check(text) for text in batch]
+    no_ctrl = [text for text in batch if "\x01" not in text]
+    many = decon.check_many(no_ctrl)  # the single-scan path (no \x01 in any document)
+    assert many == [decon.check(text) for text in no_ctrl]
+    assert [hit is not None for hit in many] == [True, False, True, False, False]

@@ -1,12 +1,14 @@
 """MinHash LSH near-deduplication, vectorised with numpy.
 
-A document becomes a set of word n-gram shingles (tokens: runs of letters, digits and `_`,
-lower-cased). Tokenising is `bytes.translate` + `split`, token hashes come from `zlib.crc32`
-through `map`, and shingle hashes are rolling combinations of token hashes computed in numpy
-for a whole batch at once: no Python work per token. The `num_perm` permutations are
-`h -> a*h + b (mod 2^32)` with odd `a`, applied to a few thousand shingles at a time so the
-work stays in the CPU cache, and a column-wise min takes each document's minima. This is a
-classic MinHash (each slot estimates the Jaccard similarity), only computed faster.
+A document becomes a set of word n-gram shingles (tokens: runs of letters, digits, `_` and
+non-ASCII bytes, ASCII lower-cased). A batch is encoded once into one byte buffer; token
+boundaries come from a 0/1 mask (`bytes.translate`) and each token's hash is a polynomial
+hash over its bytes, read off one prefix sum (`(prefix[end] - prefix[start]) * P^-start`,
+mod 2^64): no Python object per token. Shingle hashes are rolling combinations of token
+hashes over the batch. The `num_perm` permutations are `h -> a*h + b (mod 2^32)` with odd
+`a`, applied to a few thousand shingles at a time so the work stays in the CPU cache, and a
+column-wise min takes each document's minima. This is a classic MinHash (each slot estimates
+the Jaccard similarity), only computed faster.
 
 LSH splits a signature into `bands` of `rows` (chosen, as datasketch does, to minimise false
 positives plus false negatives at the threshold); two documents sharing any band are
@@ -16,20 +18,23 @@ threshold share of positions. `Deduper` keeps the first of each cluster, streami
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain, repeat
+from itertools import repeat
 from typing import Any
 
 from selfcodealign.extras import require
 
 _CHUNK = 4096  # shingles per pass of the permutation step
+_TEXT_BLOCK = 1 << 20  # bytes of text hashed at once (bounds the prefix-sum buffers)
+_P = 0x100000001B3  # odd base of the polynomial token hash
+_MIX = 0xBF58476D1CE4E5B9
 
 
 _WORD_TABLE = bytes(
     c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122 or c == 95 or c >= 128)
     else 32 for c in range(256))
+_MASK_TABLE = bytes(0 if w == 32 else 1 for w in _WORD_TABLE)  # 1 on word bytes
 
 
 def tokenize(text: str) -> list[bytes]:
@@ -43,6 +48,27 @@ def shingles(text: str, size: int) -> list[str]:
     if len(tokens) < size:
         return [" ".join(tokens)] if tokens else []
     return [" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)]
+
+
+_POWERS: list[Any] = []
+
+
+def _powers(np: Any, n: int) -> tuple[Any, Any]:
+    """P^i and P^-i (mod 2^64) for i < n (at least), computed once and grown on demand."""
+    if not _POWERS or len(_POWERS[0]) < n:
+        size = max(n, 2 * _TEXT_BLOCK)
+        inverse = _P  # Newton's iteration: P * inverse == 1 (mod 2^64), P being odd
+        for _ in range(6):
+            inverse = inverse * (2 - _P * inverse) % (1 << 64)
+        arrays = []
+        for base in (_P, inverse):
+            values = np.full(size, base, np.uint64)
+            values[0] = 1
+            with np.errstate(over="ignore"):
+                np.multiply.accumulate(values, out=values)
+            arrays.append(values)
+        _POWERS[:] = arrays
+    return _POWERS[0], _POWERS[1]
 
 
 def _integrate(f: Any, lo: float, hi: float, steps: int = 200) -> float:
@@ -83,17 +109,33 @@ class MinHasher:
 
 
     def _token_hashes(self, texts: Sequence[str]) -> tuple[Any, Any]:
-        """(hash, owning document) of every token of a batch. Tokenising is `bytes.translate`
-        + `split` and hashing is `zlib.crc32` through `map`: C speed, no Python per token."""
+        """(hash, owning document) of every token of a batch, all in numpy. Documents are
+        joined with a space (never part of a token); a document shorter than a shingle gets
+        zero-hash padding tokens so that it still has one shingle."""
         np, size = self.np, self.shingle_size
-        parts = [tokenize(t) for t in texts]
-        for part in parts:  # a document shorter than a shingle is one (padded) shingle
-            if len(part) < size:
-                part.extend([b""] * (size - len(part)))
-        lengths = np.fromiter(map(len, parts), np.int64, len(parts))
-        flat = list(chain.from_iterable(parts))
-        hashes = np.fromiter(map(zlib.crc32, flat), np.uint64, len(flat))
-        return hashes, np.repeat(np.arange(len(texts)), lengths)
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        joined = b" ".join(encoded)
+        mask = np.frombuffer(b"\0" + joined.translate(_MASK_TABLE) + b"\0", np.int8)
+        edges = np.flatnonzero(mask[1:] != mask[:-1])
+        starts, ends = edges[0::2], edges[1::2]
+        pw, ipw = _powers(np, len(joined) + 1)
+        prefix = np.zeros(len(joined) + 1, np.uint64)
+        with np.errstate(over="ignore"):
+            np.multiply(np.frombuffer(joined.translate(_WORD_TABLE), np.uint8),
+                        pw[:len(joined)], out=prefix[1:], casting="unsafe")
+            np.cumsum(prefix, out=prefix)
+            hashes = (prefix[ends] - prefix[starts]) * ipw[starts]
+            hashes ^= hashes >> np.uint64(29)
+        lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+        doc_starts = np.cumsum(lengths + 1) - lengths - 1
+        owner = np.searchsorted(doc_starts, starts, side="right") - 1
+        counts = np.bincount(owner, minlength=len(texts))
+        short = np.flatnonzero(counts < size)
+        if len(short):  # pad: insert size - count zero tokens after each short document
+            at = np.repeat(np.cumsum(counts)[short], size - counts[short])
+            hashes = np.insert(hashes, at, 0)
+            owner = np.insert(owner, at, np.repeat(short, size - counts[short]))
+        return hashes, owner
 
     def _shingle_hashes(self, texts: Sequence[str]) -> tuple[Any, Any]:
         """(hashes, owning document) of every shingle of a batch, as numpy arrays: a rolling
@@ -107,17 +149,26 @@ class MinHasher:
             for k in range(size):
                 mixed += tokens[k:k + width] * self.mult[k]
             mixed ^= mixed >> np.uint64(31)  # finaliser: spread the bits before binning
-            mixed *= np.uint64(0xBF58476D1CE4E5B9)
+            mixed *= np.uint64(_MIX)
             mixed ^= mixed >> np.uint64(27)
         inside = token_owner[:width] == token_owner[size - 1:]
         return mixed[inside], token_owner[:width][inside]
 
     def signatures(self, texts: Sequence[str]) -> Any:
-        """A (len(texts), num_perm) uint32 array of signatures."""
+        """A (len(texts), num_perm) uint32 array of signatures, a block of text at a time."""
+        out = self.np.empty((len(texts), self.num_perm), dtype=self.np.uint32)
+        first, size = 0, 0
+        for i, text in enumerate(texts):
+            if size and size + len(text) > _TEXT_BLOCK:
+                self._block(texts[first:i], out[first:i])
+                first, size = i, 0
+            size += len(text) + 1
+        if first < len(texts):
+            self._block(texts[first:], out[first:])
+        return out
+
+    def _block(self, texts: Sequence[str], out: Any) -> None:
         np, k = self.np, self.num_perm
-        out = np.empty((len(texts), k), dtype=np.uint32)
-        if not texts:
-            return out
         hashes, owner = self._shingle_hashes(texts)
         values = ((hashes >> np.uint64(32)) ^ hashes).astype(np.uint32)
         ends = np.cumsum(np.bincount(owner, minlength=len(texts)))
@@ -133,7 +184,6 @@ class MinHasher:
             for d in range(doc, last):  # a min over contiguous rows beats reduceat here
                 view[starts[d] - lo:ends[d] - lo].min(axis=0, out=out[d])
             doc = last
-        return out
 
 
 class Deduper:
@@ -156,23 +206,28 @@ class Deduper:
         self.sigs: list[Any] = []
 
     def _band_keys(self, sigs: Any) -> list[list[int]]:
-        np = self.hasher.np
-        cut = sigs[:, :self.bands * self.rows].astype(np.uint64)
-        cut = cut.reshape(len(sigs), self.bands, self.rows)
+        np, span = self.hasher.np, self.bands * self.rows
+        keys = np.zeros((len(sigs), self.bands), np.uint64)
         with np.errstate(over="ignore"):
-            keys = (cut * self.band_mult).sum(axis=2, dtype=np.uint64) ^ self.band_salt
+            for row in range(self.rows):  # row r of every band: a strided column slice
+                keys += sigs[:, row:span:self.rows] * self.band_mult[row]
+            keys ^= self.band_salt
         return keys.tolist()  # type: ignore[no-any-return]
 
     def check(self, keys: Sequence[str], texts: Sequence[str]) -> list[str | None]:
         """For each text in order: an earlier near-duplicate's key, or None (then indexed)."""
         results: list[str | None] = []
-        get = self.table.get
-        for key, (sig, bands) in zip(keys, self.sketches(texts), strict=True):
-            hits = [hit for hit in map(get, bands) if hit is not None]
-            match = self._verified(hits, sig) if hits else None
+        table, verify = self.table, self.verify
+        sigs = self.hasher.signatures(texts)
+        for i, (key, bands) in enumerate(zip(keys, self._band_keys(sigs), strict=True)):
+            if table.keys().isdisjoint(bands):  # the common case, checked in C
+                results.append(None)
+                self._insert(key, sigs[i] if verify else None, bands, clean=True)
+                continue
+            match = self._verified(bands, sigs[i])
             results.append(match)
             if match is None:
-                self._insert(key, sig, bands, clean=not hits)
+                self._insert(key, sigs[i] if verify else None, bands, clean=False)
         return results
 
     def sketches(self, texts: Sequence[str]) -> list[tuple[Any, list[int]]]:
@@ -183,12 +238,16 @@ class Deduper:
     def match(self, sketch: tuple[Any, list[int]]) -> str | None:
         """The key of an indexed near-duplicate, or None; indexes nothing."""
         sig, bands = sketch
-        return self._verified([h for h in map(self.table.get, bands) if h is not None], sig)
+        return self._verified(bands, sig)
 
-    def _verified(self, hits: list[int], sig: Any) -> str | None:
-        for index in dict.fromkeys(hits):  # candidates, each once, in band order
+    def _verified(self, bands: list[int], sig: Any) -> str | None:
+        seen: set[int] = set()
+        for index in map(self.table.get, bands):  # candidates, each once, in band order
+            if index is None or index in seen:
+                continue
             if not self.verify or float((self.sigs[index] == sig).mean()) >= self.threshold:
                 return self.keys[index]
+            seen.add(index)
         return None
 
     def insert(self, key: str, sketch: tuple[Any, list[int]]) -> None:
@@ -204,7 +263,7 @@ class Deduper:
     def _insert(self, key: str, sig: Any, bands: list[int], *, clean: bool) -> None:
         index = len(self.keys)
         self.keys.append(key)
-        self.sigs.append(sig.copy() if self.verify else None)
+        self.sigs.append(sig.copy() if self.verify and sig is not None else None)
         if clean:  # none of its band keys is in the table yet
             self.table.update(zip(bands, repeat(index)))
         else:

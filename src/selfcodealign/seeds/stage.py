@@ -138,9 +138,10 @@ class SeedMiner(Stage):
         for record in batch:
             candidates += self._extract(record, outcomes[record["id"]])
         survivors, seen = [], set()
-        for c in candidates:
+        hits = (self.decontaminator.check_many([c.fn.code for c in candidates])
+                if self.decontaminator else [None] * len(candidates))
+        for c, hit in zip(candidates, hits, strict=True):
             out = outcomes[c.file.id]
-            hit = self.decontaminator.check(c.fn.code) if self.decontaminator else None
             digest = source_hash(c.fn.source)
             if hit is not None:
                 out.dropped.append((c.drop(hit.describe()), "benchmark_contamination"))
