@@ -143,6 +143,8 @@ FLAG_KEYS = {
     "oracle": "execute.oracle",
     "epochs": "train.epochs",
     "dataset": "evaluate.dataset_dir",
+    "n_samples": "evaluate.n_samples",
+    "temperature": "evaluate.temperature",
     "push_to_hub": "select.push_to_hub",
 }
 

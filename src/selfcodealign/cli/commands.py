@@ -39,21 +39,61 @@ def _stage_command(name: str, summary: str, example: str, arrives: str, *, llm: 
     cli.command(name)(decorated)
 
 _LATER = {
-    "evaluate": "evaluation lands with issue 8",
     "run": "the whole-loop command lands with issue 9",
     "report": "the HTML report lands with issue 9",
 }
 
-_stage_command(
-    "evaluate", "Score HumanEval+ / MBPP+ samples as EvalPlus does, or generate and score.",
-    "selfcodealign evaluate --benchmark humaneval --samples samples.jsonl --output results.json",
-    _LATER["evaluate"], llm=True,
-    extra=[click.option("--benchmark", type=click.Choice(["humaneval", "mbpp"])),
-           click.option("--samples", type=click.Path(), help="EvalPlus-format samples JSONL."),
-           click.option("--dataset", type=click.Path(),
-                        help="EvalPlus release folder (evaluate.dataset_dir)."),
-           click.option("--output", "output_path", type=click.Path(), help="Results JSON.")],
-)
+@cli.command("evaluate")
+@shared_options
+@run_options
+@model_options
+@click.option("--benchmark", type=click.Choice(["humaneval", "mbpp"]),
+              help="One benchmark (default: evaluate.benchmarks).")
+@click.option("--samples", type=click.Path(dir_okay=False),
+              help="EvalPlus-format samples JSONL to score (default: generate them).")
+@click.option("--dataset", type=click.Path(file_okay=False),
+              help="Folder with the EvalPlus release files (evaluate.dataset_dir).")
+@click.option("--n-samples", type=click.IntRange(min=1),
+              help="Samples per task (evaluate.n_samples).")
+@click.option("--temperature", type=click.FloatRange(min=0),
+              help="Sampling temperature, 0 = greedy (evaluate.temperature).")
+@click.option("--workers", type=click.IntRange(min=0),
+              help="Sandbox workers scoring in parallel, 0 = one per core (execute.workers).")
+@click.option("--output", "output_path", type=click.Path(),
+              help="Results JSON (one benchmark) or folder (default: the run's evaluate/).")
+def evaluate_command(samples: str | None, output_path: str | None, limit: int | None,
+                     benchmark: str | None, **flags: Any) -> None:
+    """Score HumanEval+ / MBPP+ samples as EvalPlus does, or generate them and score them.
+
+    \b
+    Example:
+      selfcodealign evaluate --benchmark humaneval --samples samples.jsonl --output results.json
+      selfcodealign evaluate --backend vllm --model ckpt/final --output eval/
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from selfcodealign.evaluation.command import evaluate
+
+    config = resolve(click.get_current_context(), **flags)
+    console = Console()
+    for summary in evaluate(config, benchmark, samples, output_path, limit=limit):
+        name = summary["benchmark"]
+        table = Table(title=f"evaluate {name}", show_edge=False)
+        for column in ("score", "value"):
+            table.add_column(column, justify="left" if column == "score" else "right")
+        for kind in ("base", "plus"):
+            for k, value in summary["pass_at_k"][kind].items():
+                table.add_row(f"{name}{'+' if kind == 'plus' else ''} {k}", f"{value:.1%}")
+        failed = summary["failures"]
+        for task_id, why in list(failed.items())[:10]:
+            table.add_row(f"failed: {task_id}", why[:70])
+        if len(failed) > 10:
+            table.add_row(f"... {len(failed) - 10} more failed tasks", "")
+        console.print(table)
+        console.print(f"{summary['tasks']} tasks | EvalPlus {name} {summary['dataset_version']}"
+                      f" | scored in {summary['scoring_s']:.1f} s | results: "
+                      f"{summary['results']}")
 
 
 def _llm_command(name: str, summary: str, example: str) -> None:

@@ -343,6 +343,18 @@ class EvaluateConfig(Section):
     dataset_dir: Path | None = setting(
         None, "Folder with the EvalPlus release files (default: download when online)."
     )
+    max_tokens: int = setting(1024, "Maximum new tokens per evaluation sample.", ge=1)
+    response_prefix: str = setting(
+        "```python\n", "Text the response starts with (generation stops at the closing fence)."
+    )
+    batch_size: int = setting(32, "Prompts per generation request batch.", ge=1)
+    min_time_limit: float = setting(
+        1.0, "Per-input time limit floor, seconds (EvalPlus: 1.0).", gt=0
+    )
+    time_limit_factor: float = setting(
+        4.0, "Per-input time limit = factor x the canonical solution's time (EvalPlus: 4.0).",
+        gt=0,
+    )
 
 
 class Config(Section):

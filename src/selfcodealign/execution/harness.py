@@ -47,7 +47,7 @@ from selfcodealign.execution.counting import (
 from selfcodealign.execution.counting import install_hooks as _install_counting
 
 VERDICT_FD = 3
-__all__ = ["install_hooks", "run", "run_and_report", "run_calls"]
+__all__ = ["install_hooks", "run", "run_and_report", "run_calls", "run_inputs"]
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -270,10 +270,73 @@ def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
     return watch.verdict(verdict)
 
 
+class _InputTimeout(BaseException):
+    """One input ran past its own time limit (raised by the interval timer)."""
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise _InputTimeout
+
+
+def run_inputs(code: str, entry_point: str, inputs: list[Any],
+               time_limits: list[float]) -> dict[str, Any]:
+    """Benchmark mode: call `entry_point` on each input (typed data, decoded here, a fresh copy
+    per call), each under its own time limit; return the encoded outputs and the seconds each
+    call took. The first exception or timeout ends the run (later inputs are not called)."""
+    import signal
+    import time
+
+    try:
+        impl = _compile(code, "solution.py")
+    except (SyntaxError, ValueError) as exc:
+        return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
+    watch = _Watch()
+    ns = watch.ns
+    returns: list[Any] = []
+    times: list[float] = []
+    verdict: dict[str, Any] = {"status": "passed", "detail": "", "returns": returns,
+                               "times": times}
+    signal.signal(signal.SIGALRM, _alarm)
+    try:
+        exec(impl, ns)
+        fn = ns.get(entry_point)
+        if not callable(fn):
+            return watch.verdict({"status": "error", "detail": f"{entry_point} is not defined"})
+        for data, limit in zip(inputs, time_limits, strict=True):
+            args = oracle.decode(data)
+            start = time.perf_counter()
+            try:
+                signal.setitimer(signal.ITIMER_REAL, max(limit, 0.001))
+                try:
+                    out = fn(*args)
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+            except _InputTimeout:
+                returns.append({"timeout": limit})
+                break
+            except Exception as exc:
+                returns.append({"raised": f"{type(exc).__name__}: {exc}"[:300]})
+                break
+            times.append(time.perf_counter() - start)
+            try:
+                returns.append(oracle.encode_output(out))
+            except (ValueError, RecursionError) as exc:
+                returns.append({"raised": f"unencodable output: {exc}"[:300]})
+                break
+    except _InputTimeout:
+        verdict["status"], verdict["detail"] = "timeout", "time limit while loading"
+    except BaseException as exc:
+        verdict["status"], verdict["detail"] = _classify(exc, "implementation")
+    return watch.verdict(verdict)
+
+
 def run_and_report(job: dict[str, Any], nonce: str) -> None:
     """Entry point in the sandboxed process: run, write the verdict to fd 3, leave at once."""
     try:
-        if job.get("calls") is not None:
+        if job.get("inputs") is not None:
+            verdict = run_inputs(job["code"], job["entry_point"], job["inputs"],
+                                 job["time_limits"])
+        elif job.get("calls") is not None:
             verdict = run_calls(job["code"], job["calls"])
         else:
             verdict = run(job["code"], job["tests"])

@@ -51,7 +51,8 @@ PRELOAD = (
     "types", "typing", "unicodedata", "unittest", "weakref",
 )
 SETUP_FAILED = 125
-VERDICT_MAX = 1 << 20
+VERDICT_MAX = 1 << 20  # bytes of verdict read by default; a job may ask for more (outputs)
+VERDICT_CEILING = 1 << 28
 
 
 def read_msg(fd: int) -> Any:
@@ -134,8 +135,9 @@ class Zygote:
         for fd in (out_w, ver_w, *([ruleset] if ruleset is not None else [])):
             os.close(fd)
         try:
+            verdict_max = min(int(job.get("verdict_max", VERDICT_MAX)), VERDICT_CEILING)
             result = self._watch(pid, out_r, ver_r, start + float(job["timeout_s"]),
-                                 int(job.get("output_limit", 65536)), nonce)
+                                 int(job.get("output_limit", 65536)), nonce, verdict_max)
         finally:
             os.close(out_r)
             os.close(ver_r)
@@ -169,7 +171,7 @@ class Zygote:
         harness.run_and_report(job, nonce)
 
     def _watch(self, pid: int, out_r: int, ver_r: int, deadline: float, limit: int,
-               nonce: str) -> dict[str, Any]:
+               nonce: str, verdict_max: int) -> dict[str, Any]:
         pidfd = os.pidfd_open(pid)
         output, verdict = bytearray(), bytearray()
         pipes, exited, killed = {out_r, ver_r}, False, None
@@ -194,7 +196,7 @@ class Zygote:
                         verdict += chunk
                 if len(output) > limit:
                     killed = "output_limit"
-                elif len(verdict) > VERDICT_MAX:
+                elif len(verdict) > verdict_max:
                     killed = "tamper"
                 if killed:
                     break

@@ -10,8 +10,8 @@ contaminated when its normalised form contains a whole benchmark text (if that t
 `min_words` words, so that `return a + b` matches nothing) or any `ngram`-word sequence of one.
 Both kinds of pattern live in one Aho-Corasick automaton: a document is scanned once, whatever
 the number of benchmark texts. `check_many` normalises a whole batch at once (documents joined
-by a `|` token that no pattern contains; spaces collapsed by a numpy mask) and scans it once. Every hit names the task it
-matched (a whole text preferred).
+by a `|` token that no pattern contains; spaces collapsed by a numpy mask) and scans it once.
+Every hit names the task it matched (a whole text preferred).
 """
 
 from __future__ import annotations

@@ -1,0 +1,93 @@
+"""`selfcodealign evaluate`: score samples, or generate them from a model and score them.
+
+Scoring only: `--benchmark B --samples S.jsonl --output R.json`. Generating: no `--samples`;
+the configured backend writes `<results stem>.samples.jsonl` next to the results, then scores
+it. Without `--output`, results go to the run directory: `runs/<name>/evaluate/<B>.results.json`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from selfcodealign.config import Config
+from selfcodealign.errors import ConfigError
+from selfcodealign.evaluation.data import load_dataset
+from selfcodealign.evaluation.score import TimeLimits, read_samples, score
+from selfcodealign.execution.base import Limits
+from selfcodealign.execution.sandbox import LocalSandbox
+from selfcodealign.store import RunStore
+
+log = logging.getLogger("selfcodealign.evaluation")
+
+
+def _paths(config: Config, benchmark: str, output: str | None,
+           many: bool) -> tuple[Path, Path]:
+    """(results file, samples file) for one benchmark."""
+    if output is None:
+        folder = RunStore.for_config(config).stage_dir("evaluate")
+        results = folder / f"{benchmark}.results.json"
+    elif many or Path(output).is_dir() or not output.endswith(".json"):
+        results = Path(output) / f"{benchmark}.results.json"
+    else:
+        results = Path(output)
+    name = results.name.removesuffix(".json").removesuffix(".results")
+    return results, results.with_name(f"{name}.samples.jsonl")
+
+
+def evaluate(config: Config, benchmark: str | None = None, samples: str | None = None,
+             output: str | None = None, *, limit: int | None = None,
+             show_progress: bool = True) -> list[dict[str, Any]]:
+    """Score (and, without `samples`, first generate) each benchmark; one summary each."""
+    cfg = config.evaluate
+    benchmarks = [benchmark] if benchmark else list(cfg.benchmarks)
+    if samples is not None and len(benchmarks) != 1:
+        raise ConfigError("--samples needs --benchmark (humaneval or mbpp)")
+    ex = config.execute
+    summaries = []
+    with LocalSandbox(workers=ex.workers, base_uid=ex.base_uid,
+                      limits=Limits(memory_mb=max(ex.memory_mb, 4096)),
+                      disable_layers=tuple(ex.disable_layers)) as box:
+        for name in benchmarks:
+            dataset = load_dataset(name, cfg.dataset_dir)
+            results_path, samples_path = _paths(config, name, output, len(benchmarks) > 1)
+            generation: dict[str, Any] = {}
+            if samples is None:
+                generation = _generate(config, dataset, samples_path, limit, show_progress)
+                source = samples_path
+            else:
+                source = Path(samples)
+            rows, skipped = read_samples(source, dataset)
+            if samples is not None and limit is not None:
+                keep = set(list(dict.fromkeys(r.task_id for r in rows))[:limit])
+                rows = [r for r in rows if r.task_id in keep]
+            results = score(dataset, rows, results_path, box=box,
+                            limits=TimeLimits(cfg.min_time_limit, cfg.time_limit_factor),
+                            show_progress=show_progress,
+                            extra={"samples": str(source), "skipped_samples": skipped,
+                                   "model": config.backend.model if samples is None else None,
+                                   "generation": generation or None})
+            summaries.append({"benchmark": name, "results": str(results_path),
+                              "samples": str(source), "pass_at_k": results["pass_at_k"],
+                              "tasks": len(results["eval"]), "failures": results["failures"],
+                              "skipped": skipped, "dataset_version": dataset.version,
+                              "scoring_s": results["scoring_s"]})
+    return summaries
+
+
+def _generate(config: Config, dataset: Any, samples_path: Path, limit: int | None,
+              show_progress: bool) -> dict[str, Any]:
+    from selfcodealign.backends import create_backend
+    from selfcodealign.evaluation.generate import generate_samples
+
+    cfg = config.evaluate
+    backend = create_backend(config.backend, config.run.seed)
+    try:
+        return generate_samples(dataset, backend, samples_path, n=cfg.n_samples,
+                                temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                                response_prefix=cfg.response_prefix,
+                                batch_size=cfg.batch_size, limit=limit, seed=config.run.seed,
+                                show_progress=show_progress)
+    finally:
+        backend.close()
