@@ -59,10 +59,9 @@ def evalplus(python: str, name: str, samples: Path, benchmark_dir: str, cache: P
     env = dict(os.environ, XDG_CACHE_HOME=str(cache),
                HUMANEVAL_OVERRIDE_PATH=str(Path(benchmark_dir) / files["humaneval"]),
                MBPP_OVERRIDE_PATH=str(Path(benchmark_dir) / files["mbpp"]))
-    out = samples.with_suffix(".evalplus.json")
+    out = samples.with_suffix(".eval_results.json")  # where evalplus writes (and would reuse)
     out.unlink(missing_ok=True)
-    cmd = [python, "-m", "evalplus.evaluate", "--dataset", name, "--samples", str(samples),
-           "--output_file", str(out)]
+    cmd = [python, "-m", "evalplus.evaluate", "--dataset", name, "--samples", str(samples)]
     if parallel:
         cmd += ["--parallel", str(parallel)]
     start = time.perf_counter()
@@ -93,7 +92,7 @@ def main() -> None:
                   f"({args.workers} workers)")
             if not args.evalplus_python:
                 continue
-            for parallel in (None, args.workers):
+            for parallel in (args.workers,):
                 ep_cache = folder / f"evalplus-{name}-{parallel}"
                 ep_cold, theirs = evalplus(args.evalplus_python, name, samples, args.benchmarks,
                                            ep_cache, parallel)

@@ -325,3 +325,29 @@ def test_cli_scores_samples_and_prints_the_table(run_cli: Any, benchmark_dir: Pa
                         "plus_fail_tests"}
     bad = run_cli("evaluate", "--samples", str(samples), "--dataset", str(benchmark_dir))
     assert bad.code != 0 and "--benchmark" in bad.err
+
+
+def test_cli_generates_in_a_run_and_records_the_scores(run_cli: Any, benchmark_dir: Path,
+                                                       cache: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SELFCODEALIGN_CACHE", str(cache))
+    script = tmp_path / "fake.yaml"
+    script.write_text(json.dumps({"rules": [{"match": "has_close_elements", "text": (
+        "def has_close_elements(numbers, threshold):\n"
+        "    return any(abs(a - b) < threshold for i, a in enumerate(numbers)\n"
+        "               for b in numbers[i + 1:])\n```")}], "default": "pass\n```"}))
+    args = ("evaluate", "--benchmark", "humaneval", "--backend", "fake", "--set",
+            f"backend.script={script}", "--dataset", str(benchmark_dir), "--runs-dir",
+            str(tmp_path / "runs"), "--run-name", "demo", "--limit", "2")
+    result = run_cli(*args)
+    assert result.code == 0, result.err
+    run = tmp_path / "runs" / "demo"
+    samples = [json.loads(x) for x in (run / "evaluate" / "humaneval.samples.jsonl")
+               .read_text().splitlines()]
+    assert [s["task_id"] for s in samples] == ["HumanEval/0", "HumanEval/1"]
+    manifest = json.loads((run / "manifest.json").read_text())
+    scores = manifest["evaluation"]["humaneval"]
+    assert scores["pass_at_k"]["plus"]["pass@1"] == 0.5 and scores["tasks"] == 2
+    assert manifest["invocations"][-1]["status"] == "ok"
+    again = run_cli(*args)  # resumed: nothing to generate, same scores
+    assert again.code == 0 and "50.0%" in again.out

@@ -44,8 +44,26 @@ def evaluate(config: Config, benchmark: str | None = None, samples: str | None =
     benchmarks = [benchmark] if benchmark else list(cfg.benchmarks)
     if samples is not None and len(benchmarks) != 1:
         raise ConfigError("--samples needs --benchmark (humaneval or mbpp)")
-    ex = config.execute
-    summaries = []
+    summaries: list[dict[str, Any]] = []
+    store = RunStore.for_config(config) if output is None else None
+    if store is not None:
+        store.begin(config, "evaluate")
+    try:
+        _evaluate_all(config, benchmarks, samples, output, limit, show_progress, summaries,
+                      store)
+    except BaseException:
+        if store is not None:
+            store.end("interrupted")
+        raise
+    if store is not None:
+        store.end("ok")
+    return summaries
+
+
+def _evaluate_all(config: Config, benchmarks: list[str], samples: str | None,
+                  output: str | None, limit: int | None, show_progress: bool,
+                  summaries: list[dict[str, Any]], store: RunStore | None) -> None:
+    cfg, ex = config.evaluate, config.execute
     with LocalSandbox(workers=ex.workers, base_uid=ex.base_uid,
                       limits=Limits(memory_mb=max(ex.memory_mb, 4096)),
                       disable_layers=tuple(ex.disable_layers)) as box:
@@ -73,7 +91,11 @@ def evaluate(config: Config, benchmark: str | None = None, samples: str | None =
                               "tasks": len(results["eval"]), "failures": results["failures"],
                               "skipped": skipped, "dataset_version": dataset.version,
                               "scoring_s": results["scoring_s"]})
-    return summaries
+            if store is not None:
+                store.record("evaluation", name, {
+                    "pass_at_k": results["pass_at_k"], "results": str(results_path),
+                    "dataset_version": dataset.version, "dataset_md5": dataset.md5,
+                    "model": results["model"], "tasks": len(results["eval"])})
 
 
 def _generate(config: Config, dataset: Any, samples_path: Path, limit: int | None,

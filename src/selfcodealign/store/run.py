@@ -147,6 +147,13 @@ class RunStore:
     def manifest(self) -> dict[str, Any]:
         return _load_json(self.path / "manifest.json")
 
+    def record(self, section: str, name: str, value: Any) -> None:
+        """Set `manifest[section][name]` (e.g. evaluation scores per benchmark)."""
+        manifest = _load_json(self.path / "manifest.json")
+        manifest.setdefault(section, {})[name] = value
+        manifest["updated_at"] = now_iso()
+        _write_json(self.path / "manifest.json", manifest)
+
     def stages(self) -> list[str]:
         if not self.path.is_dir():
             return []
