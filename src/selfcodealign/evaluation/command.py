@@ -41,7 +41,7 @@ def evaluate(config: Config, benchmark: str | None = None, samples: str | None =
              show_progress: bool = True) -> list[dict[str, Any]]:
     """Score (and, without `samples`, first generate) each benchmark; one summary each."""
     cfg = config.evaluate
-    benchmarks = [benchmark] if benchmark else list(cfg.benchmarks)
+    benchmarks: list[str] = [benchmark] if benchmark else list(cfg.benchmarks)
     if samples is not None and len(benchmarks) != 1:
         raise ConfigError("--samples needs --benchmark (humaneval or mbpp)")
     summaries: list[dict[str, Any]] = []
