@@ -59,7 +59,7 @@ def evalplus(python: str, name: str, samples: Path, benchmark_dir: str, cache: P
     env = dict(os.environ, XDG_CACHE_HOME=str(cache),
                HUMANEVAL_OVERRIDE_PATH=str(Path(benchmark_dir) / files["humaneval"]),
                MBPP_OVERRIDE_PATH=str(Path(benchmark_dir) / files["mbpp"]))
-    out = samples.with_suffix(".eval_results.json")  # where evalplus writes (and would reuse)
+    out = samples.with_name(f"{samples.stem}_eval_results.json")  # where evalplus writes
     out.unlink(missing_ok=True)
     cmd = [python, "-m", "evalplus.evaluate", "--dataset", name, "--samples", str(samples)]
     if parallel:
@@ -79,10 +79,11 @@ def main() -> None:
     parser.add_argument("--evalplus-python", default=None,
                         help="python of a venv with evalplus installed (omit to skip it)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--only", choices=["humaneval", "mbpp"], default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for name in ("humaneval", "mbpp"):
+        for name in [args.only] if args.only else ["humaneval", "mbpp"]:
             samples = write_samples(name, folder, args.benchmarks)
             n = sum(1 for _ in samples.open())
             cache = folder / f"ours-{name}"

@@ -25,6 +25,9 @@ NOT_NONE_TASKS = frozenset({"check_str", "text_match_three", "text_starta_endb"}
 SET_TASKS = frozenset({"similar_elements", "find_char_long", "common_in_nested_lists",
                        "extract_singly", "larg_nnum", "intersection_array", "find_dissimilar",
                        "Diff"})
+# tasks whose check is not plain `==` (no shortcut on equal encodings for them)
+SPECIAL_TASKS = NOT_NONE_TASKS | SET_TASKS | {"find_zero", "are_equivalent", "sum_div",
+                                              "surface_Area", "digit_distance_nums"}
 
 
 def _poly(xs: list[Any], x: float) -> Any:

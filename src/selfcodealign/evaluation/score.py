@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -38,7 +39,7 @@ import orjson
 from selfcodealign.benchmarks import CACHE
 from selfcodealign.errors import InputError
 from selfcodealign.evaluation.data import Dataset, Problem
-from selfcodealign.evaluation.oracle import OutputCheck
+from selfcodealign.evaluation.oracle import SPECIAL_TASKS, OutputCheck, is_floats
 from selfcodealign.execution import oracle as typed
 from selfcodealign.execution.base import HARNESS_VERSION, Limits, Status
 from selfcodealign.execution.sandbox import LocalSandbox
@@ -191,48 +192,99 @@ def read_samples(path: str | Path, dataset: Dataset) -> tuple[list[Sample], dict
 # -- scoring -----------------------------------------------------------------------------------
 
 
-def _status(result: Any, problem: Problem, kind: str, expected: list[Any],
-            benchmark: str) -> tuple[str, list[Any], str]:
-    """(status, failing inputs, why) of one solution on one input set."""
-    inputs = problem.base_input if kind == "base" else problem.plus_input
-    if result.status is Status.TIMEOUT:
-        return TIMEOUT, [], "the whole run passed its deadline"
-    if result.status is not Status.PASSED:
-        return FAIL, [], f"{result.status.value}: {result.detail}"[:300]
-    returns = result.extra.get("returns") or []
-    check = OutputCheck(benchmark, problem.entry_point, problem.atol)
-    for i, args in enumerate(inputs):
-        if i >= len(returns):
-            return FAIL, [args], "stopped before this input"
-        item = returns[i]
-        if isinstance(item, dict):
-            why = (f"over its {item['timeout']:.2f} s limit" if "timeout" in item
-                   else str(item.get("raised", "no output")))
-            return FAIL, [args], why
-        try:
-            out = typed.decode(item)
-            exp = check.expected(typed.decode(expected[i]))
-        except (ValueError, TypeError, IndexError, RecursionError, OverflowError):
-            return FAIL, [args], "undecodable output"
-        if not check(list(args), out, exp):
-            return FAIL, [args], f"returned {out!r:.120}, expected {exp!r:.120}"
-    return PASS, [], ""
+def _plain(data: Any) -> bool:
+    """True when equal encodings mean equal values: no NaN, no opaque object inside."""
+    if not isinstance(data, list) or not data:
+        return False
+    tag = data[0]
+    if tag == "f":
+        return "nan" not in str(data[1])
+    if tag == "c":
+        return "nan" not in str(data[1]) and "nan" not in str(data[2])
+    if tag == "?":
+        return False
+    if tag in ("l", "t", "S", "F"):
+        return all(map(_plain, data[1]))
+    if tag == "d":
+        return all(_plain(k) and _plain(v) for k, v in data[1])
+    return True
 
 
-def score_sample(sample: Sample, dataset: Dataset, expected: dict[str, dict[str, Any]],
-                 box: LocalSandbox, limits: TimeLimits) -> dict[str, Any]:
-    problem = dataset.problems[sample.task_id]
+class Reference:
+    """One task's input set, prepared once for all its samples: the encoded inputs, the
+    expected outputs (encoded and decoded), and which of them may be matched by encoding."""
+
+    def __init__(self, problem: Problem, kind: str, expected: dict[str, Any],
+                 benchmark: str) -> None:
+        self.problem, self.kind, self.benchmark = problem, kind, benchmark
+        self.inputs = problem.base_input if kind == "base" else problem.plus_input
+        self.encoded = [typed.encode(list(args)) for args in self.inputs]
+        self.raw: list[Any] = expected[kind]
+        self.times: list[float] = expected[f"{kind}_time"]
+        check = OutputCheck(benchmark, problem.entry_point, problem.atol)
+        self.values = [check.expected(typed.decode(item)) for item in self.raw]
+        special = problem.entry_point in SPECIAL_TASKS
+        self.fast = [not special and _plain(item) for item in self.raw]
+        self.floats = [is_floats(value) for value in self.values]
+
+    def status(self, result: Any) -> tuple[str, list[Any], str]:
+        """(status, failing inputs, why) of one solution's run on this input set."""
+        if result.status is Status.TIMEOUT:
+            return TIMEOUT, [], "the whole run passed its deadline"
+        if result.status is not Status.PASSED:
+            return FAIL, [], f"{result.status.value}: {result.detail}"[:300]
+        returns = result.extra.get("returns") or []
+        check = OutputCheck(self.benchmark, self.problem.entry_point, self.problem.atol)
+        for i, args in enumerate(self.inputs):
+            if i >= len(returns):
+                return FAIL, [args], "stopped before this input"
+            item = returns[i]
+            if self.fast[i] and item == self.raw[i]:  # same plain data: `==` holds
+                if self.floats[i] and check.atol == 0:
+                    check.atol = 1e-6  # what EvalPlus's check would have set here
+                continue
+            if isinstance(item, dict):
+                why = (f"over its {item['timeout']:.2f} s limit" if "timeout" in item
+                       else str(item.get("raised", "no output")))
+                return FAIL, [args], why
+            try:
+                out = typed.decode(item)
+            except (ValueError, TypeError, IndexError, RecursionError, OverflowError):
+                return FAIL, [args], "undecodable output"
+            if not check(list(args), out, self.values[i]):
+                return FAIL, [args], f"returned {out!r:.120}, expected {self.values[i]!r:.120}"
+        return PASS, [], ""
+
+
+class References:
+    """`Reference`s built on first use, shared by every sample of a task."""
+
+    def __init__(self, dataset: Dataset, expected: dict[str, dict[str, Any]]) -> None:
+        self.dataset, self.expected = dataset, expected
+        self.built: dict[tuple[str, str], Reference] = {}
+        self.lock = threading.Lock()
+
+    def get(self, task_id: str, kind: str) -> Reference:
+        with self.lock:
+            ref = self.built.get((task_id, kind))
+            if ref is None:
+                ref = self.built[task_id, kind] = Reference(
+                    self.dataset.problems[task_id], kind, self.expected[task_id],
+                    self.dataset.name)
+            return ref
+
+
+def score_sample(sample: Sample, refs: References, box: LocalSandbox,
+                 limits: TimeLimits) -> dict[str, Any]:
     row: dict[str, Any] = {"task_id": sample.task_id, "solution": sample.solution}
     whys = {}
     for kind in ("base", "plus"):
-        inputs = problem.base_input if kind == "base" else problem.plus_input
-        per_input = limits.per_input(expected[sample.task_id][f"{kind}_time"])
-        result = box.call(sample.solution, problem.entry_point,
-                          [typed.encode(list(a)) for a in inputs], per_input,
-                          timeout_s=TimeLimits.deadline(per_input, len(inputs)),
+        ref = refs.get(sample.task_id, kind)
+        per_input = limits.per_input(ref.times)
+        result = box.call(sample.solution, ref.problem.entry_point, ref.encoded, per_input,
+                          timeout_s=TimeLimits.deadline(per_input, len(ref.inputs)),
                           limits=_limits(box), verdict_max=VERDICT_MAX)
-        status, failing, why = _status(result, problem, kind, expected[sample.task_id][kind],
-                                       dataset.name)
+        status, failing, why = ref.status(result)
         row[f"{kind}_status"], row[f"{kind}_fail_tests"] = status, failing
         whys[kind] = why
     row["_why"] = whys["base"] or whys["plus"]
@@ -300,8 +352,9 @@ def score(dataset: Dataset, samples: Iterable[Sample], output: str | Path, *,
                   enabled=show_progress) as progress, progress_path.open("ab") as sink, \
             ThreadPoolExecutor(max(1, box.workers)) as pool:
         passed = 0
+        refs = References(dataset, expected)
         for sample, row in zip(todo, pool.map(
-                lambda s: score_sample(s, dataset, expected, box, limits), todo), strict=True):
+                lambda s: score_sample(s, refs, box, limits), todo), strict=True):
             row["key"] = sample.key
             sink.write(json.dumps(row, default=_json_default).encode() + b"\n")
             sink.flush()
