@@ -99,11 +99,15 @@ def main() -> None:
                                            ep_cache, parallel)
                 ep_warm, _ = evalplus(args.evalplus_python, name, samples, args.benchmarks,
                                       ep_cache, parallel)
-                agree = sum(verdicts[t] == theirs.get(t) for t in verdicts)
+                differ = [t for t in verdicts if verdicts[t] != theirs.get(t)]
+                agree = len(verdicts) - len(differ)
                 label = f"--parallel {parallel}" if parallel else "default parallelism"
                 print(f"  evalplus.evaluate ({label}): cold {ep_cold:.1f} s, warm "
                       f"{ep_warm:.1f} s | ratio cold {ep_cold / cold:.2f}x, warm "
                       f"{ep_warm / warm:.2f}x | same verdicts on {agree}/{len(verdicts)} tasks")
+                for task in differ:
+                    print(f"    {task}: selfcodealign {verdicts[task]}, evalplus "
+                          f"{theirs.get(task)}")
 
 
 if __name__ == "__main__":
