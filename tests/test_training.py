@@ -79,3 +79,42 @@ def test_resume_continues_the_step_count(tiny_model: Path, tmp_path: Path,
     assert "trained 6 steps" in second.out and (out / "checkpoint-6").is_dir()
     state = orjson.loads((out / "checkpoint-6" / "trainer_state.json").read_bytes())
     assert state["global_step"] == 6
+
+
+def test_checkpoints_are_scored_on_the_benchmark(tiny_model: Path, tmp_path: Path,
+                                                 benchmark_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 run_cli: Callable[..., Any]) -> None:
+    monkeypatch.setenv("SELFCODEALIGN_CACHE", str(tmp_path / "cache"))
+    data = write_data(tmp_path / "d.jsonl")
+    out = tmp_path / "ckpt"
+    common = ["--data", str(data), "--model", str(tiny_model), "--output-dir", str(out),
+              "--set", "train.batch_size=2", "--set", "train.micro_batch_size=2",
+              "--set", "train.save_steps=2", "--set", "evaluate.max_tokens=8",
+              "--set", "execute.workers=1", "--eval-benchmark", "humaneval",
+              "--eval-limit", "2", "--dataset", str(benchmark_dir)]
+    result = run_cli("train", *common, "--max-steps", "4")
+    assert result.code == 0, result.err
+    history = [orjson.loads(line) for line in (out / "benchmark_history.jsonl").open("rb")]
+    assert [h["step"] for h in history] == [2, 4]
+    assert all(0.0 <= h["humaneval+_pass@1"] <= h["humaneval_pass@1"] <= 1.0 for h in history)
+    assert "checkpoint 2: humaneval_pass@1" in result.out
+    for step in (2, 4):
+        scored = orjson.loads((out / f"checkpoint-{step}" / "eval" /
+                               "humaneval.results.json").read_bytes())
+        assert len(scored["eval"]) == 2 and scored["model"] == str(out / f"checkpoint-{step}")
+        samples = (out / f"checkpoint-{step}" / "eval" / "humaneval.samples.jsonl")
+        assert len(samples.read_text().splitlines()) == 2
+    state = orjson.loads((out / "checkpoint-4" / "trainer_state.json").read_bytes())
+    assert any("humaneval+_pass@1" in entry for entry in state["log_history"])
+    # a crash while scoring checkpoint 4: its results are gone, one sample survives; resuming
+    # from it finishes the scoring and generates only the missing sample
+    (out / "checkpoint-4" / "eval" / "humaneval.results.json").unlink()
+    samples = out / "checkpoint-4" / "eval" / "humaneval.samples.jsonl"
+    first = samples.read_text().splitlines()[0]
+    samples.write_text(first + "\n")
+    again = run_cli("train", *common, "--max-steps", "4")
+    assert again.code == 0, again.err
+    assert (out / "checkpoint-4" / "eval" / "humaneval.results.json").exists()
+    lines = samples.read_text().splitlines()
+    assert len(lines) == 2 and lines[0] == first

@@ -52,3 +52,19 @@ def test_a_model_that_cannot_load_is_one_line(tmp_path: Path) -> None:
         create_backend(load_config(None, ["backend.name=transformers",
                                           f"backend.model={tmp_path / 'nope'}"]).backend)
     assert "\n" not in str(info.value)
+
+
+def test_prompts_near_the_context_length(tiny_model: Path) -> None:
+    backend = create_backend(load_config(None, ["backend.name=transformers",
+                                                f"backend.model={tiny_model}"]).backend)
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_model)
+    context = transformers.AutoConfig.from_pretrained(tiny_model).max_position_embeddings
+    piece = "zq "
+    per_piece = len(tok(piece * 100)["input_ids"]) / 100
+    near = piece * int((context - 4) / per_piece)
+    width = len(tok(near)["input_ids"])
+    assert context - 8 <= width < context
+    (out,) = backend.generate([near], SamplingParams(temperature=0.0, max_tokens=50))
+    assert out[0].completion_tokens <= context - width
+    with pytest.raises(BackendError, match="does not fit the context"):
+        backend.generate([piece * context], SamplingParams(temperature=0.0, max_tokens=5))

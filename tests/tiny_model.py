@@ -10,7 +10,7 @@ from typing import Any
 
 
 def build_tiny_model(folder: Path, corpus: list[str], *, vocab_size: int = 300,
-                     width: int = 32, layers: int = 2, heads: int = 2, positions: int = 256,
+                     width: int = 32, layers: int = 2, heads: int = 2, positions: int = 2048,
                      **config: Any) -> None:
     import tokenizers
     import torch

@@ -43,6 +43,24 @@ class TransformersBackend:
         self.net.to(device)
         self.net.eval()
 
+    @classmethod
+    def from_loaded(cls, net: Any, tokenizer: Any, *, name: str = "in-memory",
+                    batch_size: int = 8) -> TransformersBackend:
+        """A backend over a model already in memory (a model being trained), on its device.
+
+        The tokenizer is copied, so left padding here does not change the caller's."""
+        import copy
+
+        self = cls.__new__(cls)
+        self.torch = require("torch", extra="hf", feature="the transformers backend")
+        self.model, self.batch_size, self.net = name, batch_size, net
+        self.device = str(next(net.parameters()).device)
+        self.tokenizer = copy.deepcopy(tokenizer)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        return self
+
     def generate(self, prompts: Sequence[str], params: SamplingParams,
                  seeds: Sequence[int] | None = None) -> list[list[Completion]]:
         out: list[list[Completion]] = []
@@ -56,7 +74,15 @@ class TransformersBackend:
     def _batch(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
         torch, tok = self.torch, self.tokenizer
         encoded = tok(prompts, return_tensors="pt", padding=True).to(self.device)
-        kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens,
+        width = encoded["input_ids"].shape[1]
+        context = getattr(self.net.config, "max_position_embeddings", None)
+        max_new = params.max_tokens
+        if isinstance(context, int) and width + max_new > context:
+            if width >= context:
+                raise BackendError(f"a prompt of {width} tokens does not fit the context of "
+                                   f"{self.model} ({context} tokens)")
+            max_new = context - width  # the model cannot see further; reported as "length"
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new,
                                   "num_return_sequences": params.n,
                                   "pad_token_id": tok.pad_token_id,
                                   "do_sample": not params.greedy}
@@ -66,18 +92,18 @@ class TransformersBackend:
             kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
         with torch.no_grad():
             generated = self.net.generate(**encoded, **kwargs)
-        width = encoded["input_ids"].shape[1]
         results: list[list[Completion]] = []
         for i, prompt_ids in enumerate(encoded["input_ids"]):
             prompt_tokens = int((prompt_ids != tok.pad_token_id).sum())
             samples = []
             for j in range(params.n):
                 new = generated[i * params.n + j, width:]
-                samples.append(self._completion(new, params, prompt_tokens))
+                samples.append(self._completion(new, params, prompt_tokens, max_new))
             results.append(samples)
         return results
 
-    def _completion(self, new: Any, params: SamplingParams, prompt_tokens: int) -> Completion:
+    def _completion(self, new: Any, params: SamplingParams, prompt_tokens: int,
+                    max_new: int) -> Completion:
         tok = self.tokenizer
         ids = [int(t) for t in new]
         while ids and ids[-1] == tok.pad_token_id and tok.pad_token_id != tok.eos_token_id:
@@ -91,7 +117,7 @@ class TransformersBackend:
             if stop and stop in text:
                 text, stopped = text[:text.index(stop)], True
         used = len(new) if not ended else len(ids) + 1
-        reason = "stop" if (ended or stopped or used < params.max_tokens) else "length"
+        reason = "stop" if (ended or stopped or used < max_new) else "length"
         return Completion(text, reason, prompt_tokens, len(ids))
 
     def close(self) -> None:

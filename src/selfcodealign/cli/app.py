@@ -142,6 +142,8 @@ FLAG_KEYS = {
     "profile": "execute.profile",
     "oracle": "execute.oracle",
     "epochs": "train.epochs",
+    "eval_benchmarks": "train.eval_benchmarks",
+    "eval_limit": "train.eval_limit",
     "dataset": "evaluate.dataset_dir",
     "n_samples": "evaluate.n_samples",
     "temperature": "evaluate.temperature",

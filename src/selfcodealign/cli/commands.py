@@ -147,6 +147,14 @@ _llm_command("responses", "I->R: the base model answers each task and writes its
 @shared_options
 @run_options
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps.")
+@click.option("--eval-benchmark", "eval_benchmarks", multiple=True,
+              type=click.Choice(["humaneval", "mbpp"]),
+              help="Score every checkpoint on this benchmark; repeatable "
+                   "(train.eval_benchmarks).")
+@click.option("--eval-limit", type=click.IntRange(min=1),
+              help="Tasks per benchmark at each checkpoint (train.eval_limit).")
+@click.option("--dataset", type=click.Path(file_okay=False),
+              help="Folder with the EvalPlus release files (evaluate.dataset_dir).")
 @click.option("--epochs", type=float, help="Training epochs (train.epochs).")
 @click.option("--output-dir", type=click.Path(file_okay=False), required=True,
               help="Checkpoints and the final model go here.")
@@ -161,6 +169,7 @@ def train_command(data: str, output_dir: str, max_steps: int | None, limit: int 
     Example:
       selfcodealign train --data data/sft --model bigcode/starcoder2-3b --output-dir ckpt
       accelerate launch -m selfcodealign train --data data/sft --model M --output-dir ckpt
+      selfcodealign train --data data/sft --model M --output-dir ckpt --eval-benchmark humaneval
     """
     from selfcodealign.errors import ConfigError
     from selfcodealign.training.sft import train
@@ -169,7 +178,10 @@ def train_command(data: str, output_dir: str, max_steps: int | None, limit: int 
     if not config.backend.model:
         raise ConfigError("train needs a base model: pass --model or set backend.model")
     summary = train(data, config.backend.model, output_dir, config.train, seed=config.run.seed,
-                    max_steps=max_steps)
+                    max_steps=max_steps, config=config)
+    for entry in summary["checkpoint_scores"]:
+        scores = ", ".join(f"{k} {v:.1%}" for k, v in entry.items() if "pass@" in k)
+        click.echo(f"checkpoint {entry['step']}: {scores}")
     click.echo(f"trained {summary['steps']} steps on {summary['examples']} examples "
                f"({summary['truncated']} cut at {config.train.max_length} tokens), final loss "
                f"{summary['train_loss']:.4f}; dropout zeroed: "

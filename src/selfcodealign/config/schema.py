@@ -330,6 +330,14 @@ class TrainConfig(Section):
     logging: Literal["none", "tensorboard", "wandb"] = setting(
         "none", "Where to log metrics (when the library is installed).", affects_output=False
     )
+    eval_benchmarks: list[Literal["humaneval", "mbpp"]] = setting(
+        [], "Benchmarks scored at every checkpoint with the model in memory (evaluate.* "
+        "settings apply); empty = none.", affects_output=False,
+    )
+    eval_limit: int | None = setting(
+        None, "Tasks per benchmark scored at each checkpoint (None = all of them).",
+        affects_output=False, ge=1,
+    )
 
 
 class EvaluateConfig(Section):

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from selfcodealign.backends.base import LLMBackend
 from selfcodealign.config import Config
 from selfcodealign.errors import ConfigError
 from selfcodealign.evaluation.data import load_dataset
@@ -38,8 +39,13 @@ def _paths(config: Config, benchmark: str, output: str | None,
 
 def evaluate(config: Config, benchmark: str | None = None, samples: str | None = None,
              output: str | None = None, *, limit: int | None = None,
-             show_progress: bool = True) -> list[dict[str, Any]]:
-    """Score (and, without `samples`, first generate) each benchmark; one summary each."""
+             show_progress: bool = True, backend: LLMBackend | None = None
+             ) -> list[dict[str, Any]]:
+    """Score (and, without `samples`, first generate) each benchmark; one summary each.
+
+    `backend` serves generation when given (a model already in memory, as during training);
+    otherwise the configured backend is created once, on first need, and closed at the end.
+    """
     cfg = config.evaluate
     benchmarks: list[str] = [benchmark] if benchmark else list(cfg.benchmarks)
     if samples is not None and len(benchmarks) != 1:
@@ -48,21 +54,47 @@ def evaluate(config: Config, benchmark: str | None = None, samples: str | None =
     store = RunStore.for_config(config) if output is None else None
     if store is not None:
         store.begin(config, "evaluate")
+    models = _Models(config, backend)
     try:
         _evaluate_all(config, benchmarks, samples, output, limit, show_progress, summaries,
-                      store)
+                      store, models)
     except BaseException:
         if store is not None:
             store.end("interrupted")
         raise
+    finally:
+        models.close()
     if store is not None:
         store.end("ok")
     return summaries
 
 
+class _Models:
+    """The generation backend: the one given, or the configured one made on first use."""
+
+    def __init__(self, config: Config, given: LLMBackend | None) -> None:
+        self.config, self.given = config, given
+        self._made: LLMBackend | None = None
+
+    def get(self) -> LLMBackend:
+        if self.given is not None:
+            return self.given
+        if self._made is None:
+            from selfcodealign.backends import create_backend
+
+            self._made = create_backend(self.config.backend, self.config.run.seed)
+        return self._made
+
+    def close(self) -> None:
+        if self._made is not None:
+            self._made.close()
+            self._made = None
+
+
 def _evaluate_all(config: Config, benchmarks: list[str], samples: str | None,
                   output: str | None, limit: int | None, show_progress: bool,
-                  summaries: list[dict[str, Any]], store: RunStore | None) -> None:
+                  summaries: list[dict[str, Any]], store: RunStore | None,
+                  models: _Models) -> None:
     cfg, ex = config.evaluate, config.execute
     with LocalSandbox(workers=ex.workers, base_uid=ex.base_uid,
                       limits=Limits(memory_mb=max(ex.memory_mb, 4096)),
@@ -72,7 +104,8 @@ def _evaluate_all(config: Config, benchmarks: list[str], samples: str | None,
             results_path, samples_path = _paths(config, name, output, len(benchmarks) > 1)
             generation: dict[str, Any] = {}
             if samples is None:
-                generation = _generate(config, dataset, samples_path, limit, show_progress)
+                generation = _generate(config, models.get(), dataset, samples_path, limit,
+                                       show_progress)
                 source = samples_path
             else:
                 source = Path(samples)
@@ -98,18 +131,12 @@ def _evaluate_all(config: Config, benchmarks: list[str], samples: str | None,
                     "model": results["model"], "tasks": len(results["eval"])})
 
 
-def _generate(config: Config, dataset: Any, samples_path: Path, limit: int | None,
-              show_progress: bool) -> dict[str, Any]:
-    from selfcodealign.backends import create_backend
+def _generate(config: Config, backend: LLMBackend, dataset: Any, samples_path: Path,
+              limit: int | None, show_progress: bool) -> dict[str, Any]:
     from selfcodealign.evaluation.generate import generate_samples
 
     cfg = config.evaluate
-    backend = create_backend(config.backend, config.run.seed)
-    try:
-        return generate_samples(dataset, backend, samples_path, n=cfg.n_samples,
-                                temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                                response_prefix=cfg.response_prefix,
-                                batch_size=cfg.batch_size, limit=limit, seed=config.run.seed,
-                                show_progress=show_progress)
-    finally:
-        backend.close()
+    return generate_samples(dataset, backend, samples_path, n=cfg.n_samples,
+                            temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                            response_prefix=cfg.response_prefix, batch_size=cfg.batch_size,
+                            limit=limit, seed=config.run.seed, show_progress=show_progress)

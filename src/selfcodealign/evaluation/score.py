@@ -79,9 +79,13 @@ def _expected_path(dataset: Dataset, cache_dir: Path | None) -> Path:
 
 
 def expected_outputs(dataset: Dataset, box: LocalSandbox, *, cache_dir: Path | None = None,
-                     show_progress: bool = True) -> dict[str, dict[str, Any]]:
+                     show_progress: bool = True, tasks: Iterable[str] | None = None
+                     ) -> dict[str, dict[str, Any]]:
     """{task_id: {"base": [encoded output], "base_time": [s], "plus": ..., "plus_time": ...}}
-    from the canonical solutions, computed in the sandbox once per dataset and cached."""
+    from the canonical solutions, computed in the sandbox once per task and cached per dataset.
+    `tasks` limits the answer (and the work) to those tasks; by default, all of them."""
+    wanted = list(dataset.problems) if tasks is None else \
+        [t for t in dict.fromkeys(tasks) if t in dataset.problems]
     path = _expected_path(dataset, cache_dir)
     cached: dict[str, dict[str, Any]] = {}
     if path.is_file():
@@ -89,9 +93,9 @@ def expected_outputs(dataset: Dataset, box: LocalSandbox, *, cache_dir: Path | N
             cached = dict(orjson.loads(path.read_bytes()))
         except orjson.JSONDecodeError:
             log.warning("ignoring a damaged expected-output cache: %s", path)
-    missing = [p for p in dataset.problems.values() if p.task_id not in cached]
+    missing = [dataset.problems[t] for t in wanted if t not in cached]
     if not missing:
-        return {task_id: cached[task_id] for task_id in dataset.problems}
+        return {task_id: cached[task_id] for task_id in wanted}
     log.info("computing expected outputs of %d %s tasks (once per dataset)", len(missing),
              dataset.name)
     jobs = [(p, kind) for p in missing for kind in ("base", "plus")]
@@ -127,7 +131,7 @@ def expected_outputs(dataset: Dataset, box: LocalSandbox, *, cache_dir: Path | N
     cached.update(found)
     tmp.write_bytes(orjson.dumps(cached))
     tmp.replace(path)
-    return {task_id: cached[task_id] for task_id in dataset.problems}
+    return {task_id: cached[task_id] for task_id in wanted}
 
 
 def _limits(box: LocalSandbox) -> Limits:
@@ -343,7 +347,8 @@ def score(dataset: Dataset, samples: Iterable[Sample], output: str | Path, *,
     samples = list(samples)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    expected = expected_outputs(dataset, box, cache_dir=cache_dir, show_progress=show_progress)
+    expected = expected_outputs(dataset, box, cache_dir=cache_dir, show_progress=show_progress,
+                                tasks=[s.task_id for s in samples])
     progress_path = output.with_name(output.name + ".progress.jsonl")
     done = {row["key"]: row for row in _progress_rows(progress_path)}
     todo = [s for s in samples if s.key not in done]

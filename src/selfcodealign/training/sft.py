@@ -7,7 +7,8 @@ gradient accumulation, max length 1280, no packing, no gradient clipping, weight
 dropout forced to 0 on the model's config (left on, it is the suspected cause of a 7-point
 reproduction gap). The tokenizer is saved with the matching chat template. Options: LoRA/QLoRA
 (peft), packing, bf16/fp16, gradient checkpointing, flash attention when installed, a held-out
-evaluation split, TensorBoard or W&B logging, and resume from the last checkpoint. Multi-GPU:
+evaluation split, TensorBoard or W&B logging, resume from the last checkpoint, and HumanEval+ /
+MBPP+ scores at every checkpoint (`train.eval_benchmarks`, see checkpoints.py). Multi-GPU:
 launch with `accelerate launch -m selfcodealign train ...` or `torchrun ... -m selfcodealign`.
 """
 
@@ -19,8 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from selfcodealign.config.schema import TrainConfig
-from selfcodealign.errors import BackendError, InputError
+from selfcodealign.config.schema import Config, TrainConfig
+from selfcodealign.errors import BackendError, ConfigError, InputError
 from selfcodealign.extras import available, require
 from selfcodealign.training.format import CHAT_TEMPLATE, instruction_response, tokenize
 
@@ -102,9 +103,22 @@ def _load_model(model: str, cfg: TrainConfig, torch: Any, transformers: Any) -> 
         raise BackendError(f"cannot load model {model!r}: {first}") from None
 
 
+def last_checkpoints(output_dir: str) -> list[Path]:
+    """The `checkpoint-<step>` folders of `output_dir`, oldest step first."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+
+
 def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int = 3407,
-          max_steps: int | None = None, world_size: int = 1) -> dict[str, Any]:
-    """Fine-tune `model` on `data` into `output_dir`; returns a summary."""
+          max_steps: int | None = None, world_size: int = 1,
+          config: Config | None = None) -> dict[str, Any]:
+    """Fine-tune `model` on `data` into `output_dir`; returns a summary.
+
+    With `cfg.eval_benchmarks` set, `config` (the whole configuration: the evaluate, execute
+    and backend settings) is needed: every checkpoint is scored on those benchmarks."""
     torch = require("torch", extra="hf", feature="training")
     transformers = require("transformers", extra="hf", feature="training")
     trl = require("trl", extra="train", feature="training")
@@ -148,11 +162,22 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
         peft = require("peft", extra="train", feature="LoRA training")
         peft_config = peft.LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
                                       target_modules="all-linear", task_type="CAUSAL_LM")
+    callbacks = []
+    if cfg.eval_benchmarks:
+        from selfcodealign.training.checkpoints import BenchmarkCallback
+
+        if config is None:
+            raise ConfigError("train.eval_benchmarks needs the whole config (evaluate.*)")
+        callbacks.append(BenchmarkCallback(config.model_copy(update={"train": cfg})))
     trainer = trl.SFTTrainer(model=net, args=args, train_dataset=dataset,
                              eval_dataset=split["test"] if split is not None else None,
-                             processing_class=tokenizer, peft_config=peft_config)
-    checkpoints = sorted(Path(output_dir).glob("checkpoint-*")) if Path(output_dir).is_dir() \
-        else []
+                             processing_class=tokenizer, peft_config=peft_config,
+                             callbacks=callbacks or None)
+    for callback in callbacks:
+        callback.trainer = trainer
+    checkpoints = last_checkpoints(output_dir)
+    for callback in callbacks:
+        callback.resumed_from = checkpoints[-1] if checkpoints else None
     result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
     trainer.save_model(output_dir)
     tokenizer.save_pretrained(output_dir)
@@ -163,4 +188,5 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
             "unusable": counts["unusable"], "tokens": counts["tokens"],
             "dropout_zeroed": dropped, "gradient_accumulation": accumulation,
             "resumed_from": str(checkpoints[-1]) if checkpoints else None,
+            "checkpoint_scores": [e for c in callbacks for e in c.history],
             "output_dir": output_dir}
