@@ -148,7 +148,7 @@ def test_three_stages_end_to_end_through_the_cli(run_cli: Callable[..., Any],
     responses = read_jsonl(tmp_path / "responses.jsonl")
     assert len(responses) == 12
     first = responses[0]
-    assert "running_total" in first["response"] and first["tests"].startswith("```python")
+    assert "```python\ndef " in first["response"] and first["tests"].startswith("```python")
     assert first["category"] in ("function", "class", "program") and first["concepts"]
     assert first["seed_id"] in {f"s{i}" for i in range(4)}
 

@@ -1,13 +1,18 @@
 """A scripted backend for dry runs and tests: no model, deterministic, and it keeps a call log.
 
-Completions come from rules: the first rule whose pattern matches the prompt (regular expression,
-searched) gives the completion text; `{n}` in it becomes the sample index, so `n` samples of one
-prompt differ. Without a matching rule the default text is used. A script is a YAML or JSON file
-`{"rules": [{"match": "...", "text": "..."}], "default": "...", "call_log": "calls.txt",
-"delay_s": 0.01}`; with no script at all, fake_default.yaml gives one plausible answer per
-stage. `call_log` appends a hash of every prompt requested to a file (to prove, after a kill
-and a rerun, that nothing finished was asked for again). `max_tokens` truncates (counted
-in whitespace-separated words) and reports finish reason `length`, as a real model would.
+Completions come from rules: the first rule whose pattern matches the prompt (a regular
+expression, searched) gives the completion: its `text`, or one of its `texts` chosen by a hash
+of the prompt. Without a matching rule the default text is used. In the text, `{n}` becomes the
+sample index (so `n` samples of one prompt differ), `{g:NAME}` the named group NAME of the match,
+and `{pick:a|b|c}` one of the alternatives, chosen by a hash of the prompt, the sample index and
+the position: the same request always gets the same answer, different ones vary. A script is a
+YAML or JSON file `{"rules": [{"match": "...", "text": "..."}], "default": "...", "call_log":
+"calls.txt", "delay_s": 0.01}`; with no script at all, fake_default.yaml gives varied,
+plausible answers for every stage (a few task families, some with bugs their tests catch).
+`call_log` appends a hash of every prompt answered to a file, a batch at a time when its answers
+are returned (to prove, after a kill and a rerun, that nothing answered was asked for again).
+`max_tokens` truncates (counted in whitespace-separated words) and reports finish reason
+`length`, as a real model would.
 """
 
 from __future__ import annotations
@@ -25,6 +30,26 @@ import yaml
 from selfcodealign.backends.base import Completion, SamplingParams
 from selfcodealign.errors import ConfigError
 
+_PICK = re.compile(r"\{pick:([^{}]*)\}")
+_GROUP = re.compile(r"\{g:(\w+)\}")
+
+
+def _hash(*parts: object) -> int:
+    digest = hashlib.sha256("\x00".join(map(str, parts)).encode("utf-8", "surrogatepass"))
+    return int.from_bytes(digest.digest()[:8], "big")
+
+
+def _fill(text: str, prompt: str, index: int, groups: dict[str, str | None]) -> str:
+    """Substitute {n}, {g:NAME} and {pick:a|b} (see the module docstring)."""
+    counter = iter(range(1 << 30))
+
+    def pick(m: re.Match[str]) -> str:
+        options = m.group(1).split("|")
+        return options[_hash(prompt, index, next(counter)) % len(options)]
+
+    text = _PICK.sub(pick, text.replace("{n}", str(index)))
+    return _GROUP.sub(lambda m: groups.get(m.group(1)) or "", text)
+
 
 class FakeBackend:
     name = "fake"
@@ -39,31 +64,34 @@ class FakeBackend:
                 data = yaml.safe_load(Path(script).read_text()) or {}
             except (OSError, yaml.YAMLError) as exc:
                 raise ConfigError(f"cannot read fake backend script {script}: {exc}") from None
-        elif not rules and not default:  # a plausible answer per stage, for dry runs
-            data = yaml.safe_load(resources.files("selfcodealign.backends").joinpath(
-                "fake_default.yaml").read_text())
+        if not rules and not default and "rules" not in data and "default" not in data:
+            # a plausible answer per stage, for dry runs (a script may set only the log/delay)
+            data = {**yaml.safe_load(resources.files("selfcodealign.backends").joinpath(
+                "fake_default.yaml").read_text()), **data}
         log = call_log or data.get("call_log")
         self.call_log = Path(log) if log else None
         self.delay_s = float(data.get("delay_s", delay_s))
-        pairs = list(rules) + [(r["match"], r["text"]) for r in data.get("rules", [])]
-        self.rules = [(re.compile(pattern, re.S), str(text)) for pattern, text in pairs]
+        pairs: list[tuple[str, list[str]]] = [(pattern, [text]) for pattern, text in rules]
+        for rule in data.get("rules", []):
+            texts = rule.get("texts") or [rule.get("text", "")]
+            pairs.append((rule["match"], [str(t) for t in texts]))
+        self.rules = [(re.compile(pattern, re.S), texts) for pattern, texts in pairs]
         self.default: str = str(data.get("default", default))
         self.calls: list[str] = []  # every prompt requested, in order
 
     def _text(self, prompt: str, index: int) -> str:
-        for pattern, text in self.rules:
-            if pattern.search(prompt):
-                return text.replace("{n}", str(index))
-        return self.default.replace("{n}", str(index))
+        for pattern, texts in self.rules:
+            match = pattern.search(prompt)
+            if match:
+                text = texts[_hash(prompt, "text") % len(texts)] if len(texts) > 1 else texts[0]
+                return _fill(text, prompt, index, match.groupdict())
+        return _fill(self.default, prompt, index, {})
 
     def generate(self, prompts: Sequence[str], params: SamplingParams,
                  seeds: Sequence[int] | None = None) -> list[list[Completion]]:
         out = []
         for prompt in prompts:
             self.calls.append(prompt)
-            if self.call_log is not None:  # one line per request, flushed: survives a kill
-                with open(self.call_log, "a") as fh:
-                    fh.write(hashlib.sha256(prompt.encode()).hexdigest()[:16] + "\n")
             if self.delay_s:
                 time.sleep(self.delay_s)
             samples = []
@@ -78,6 +106,10 @@ class FakeBackend:
                     text, reason = " ".join(words[:params.max_tokens]), "length"
                 samples.append(Completion(text, reason, len(prompt.split()), len(text.split())))
             out.append(samples)
+        if self.call_log is not None:  # the batch's answers, in one write as they are returned
+            with open(self.call_log, "a") as fh:
+                fh.write("".join(hashlib.sha256(p.encode()).hexdigest()[:16] + "\n"
+                                 for p in prompts))
         return out
 
     def close(self) -> None:
