@@ -130,6 +130,7 @@ def _setup_logging(level: str) -> None:
 # Dedicated flags and the config keys they set (the last, strongest layer).
 FLAG_KEYS = {
     "run_name": "run.name",
+    "until": "run.until",
     "runs_dir": "run.root",
     "backend": "backend.name",
     "model": "backend.model",

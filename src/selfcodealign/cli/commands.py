@@ -20,8 +20,6 @@ from selfcodealign.cli.app import (
     run_options,
     shared_options,
 )
-from selfcodealign.config import STAGES
-from selfcodealign.store import RunStore
 
 
 def _stage_command(name: str, summary: str, example: str, arrives: str, *, llm: bool = False,
@@ -39,7 +37,6 @@ def _stage_command(name: str, summary: str, example: str, arrives: str, *, llm: 
     cli.command(name)(decorated)
 
 _LATER = {
-    "run": "the whole-loop command lands with issue 9",
     "report": "the HTML report lands with issue 9",
 }
 
@@ -326,26 +323,91 @@ def _print_execute_summary(summary: dict[str, Any]) -> None:
 @shared_options
 @run_options
 @model_options
-@click.option("--dry-run", is_flag=True, help="Show the stages and their state; run nothing.")
-def run_command(dry_run: bool, **flags: Any) -> None:
-    """Run the whole loop from seeds to the SFT dataset (and training, evaluation), resumably.
+@click.option("--until", type=click.Choice(["select", "train", "evaluate"]),
+              help="Last stage to run (run.until): the dataset, training, or evaluation.")
+@click.option("--dry-run", is_flag=True,
+              help="Show the stages, their state and what the rest would cost; run nothing.")
+def run_command(dry_run: bool, limit: int | None, force: bool, **flags: Any) -> None:
+    """Run the whole loop (seeds -> ... -> select [-> train -> evaluate]), resumably.
+
+    Kill it anywhere and rerun the same command: finished stages are skipped, a stage in
+    progress continues where it stopped, and no LLM request is sent twice. --limit N mines
+    seeds from N corpus inputs only (a small trial).
 
     \b
     Example:
-      selfcodealign run --config configs/pipeline.yaml --run-name demo
-      selfcodealign run --dry-run
+      selfcodealign run --config configs/cpu-small.yaml
+      selfcodealign run --config configs/paper-starcoder2-15b.yaml --until evaluate
+      selfcodealign run --backend fake --run-name demo --limit 50
     """
+    from selfcodealign.pipeline import dry_run_plan, run_pipeline
+
     config = resolve(click.get_current_context(), **flags)
-    if not dry_run:
-        raise not_built("run", _LATER["run"])
-    store = RunStore.for_config(config)
-    click.echo(f"run directory: {store.path}")
-    click.echo(f"backend: {config.backend.name}  model: {config.backend.model or '(not set)'}")
-    for stage in STAGES:
-        stats = store.stage_stats(stage)
-        state = ("complete" if stats.get("complete") else "partial") if stats else "not started"
-        counts = f"  kept {stats['kept']}, dropped {stats['dropped']}" if stats else ""
-        click.echo(f"  {stage:<13} {state}{counts}")
+    if dry_run:
+        _print_plan(dry_run_plan(config))
+        return
+
+    def announce(index: int, count: int, stage: str) -> None:
+        click.echo(f"[{index}/{count}] {stage}", err=True)
+
+    result = run_pipeline(config, limit=limit, force=force, on_stage=announce)
+    _print_pipeline(result)
+    if not result.complete:
+        from selfcodealign.errors import IncompleteError
+
+        raise IncompleteError(f"stopped at stage '{result.stopped_at}': "
+                              f"{next(s.note for s in result.stages if s.action == 'stopped')}")
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"run directory: {plan['run_dir']}")
+    console.print(f"backend: {plan['backend']}  model: {plan['model'] or '(not set)'}")
+    basis = ("" if plan["seeds_complete"] else
+             f" (seeds not mined yet: estimates are per {plan['basis_seeds']:,} seeds)")
+    table = Table(title=f"what run would do{basis}", show_edge=False)
+    for column in ("stage", "state", "kept", "requests", "samples", "prompt tok",
+                   "max out tok"):
+        table.add_column(column, justify="left" if column in ("stage", "state") else "right")
+
+    def num(value: Any) -> str:
+        return "" if value is None else f"{value:,}"
+
+    for row in plan["stages"]:
+        table.add_row(row["stage"], row["state"], num(row.get("kept")), num(row.get("requests")),
+                      num(row.get("completions")), num(row.get("prompt_tokens")),
+                      num(row.get("completion_tokens")))
+    total = plan["total"]
+    table.add_row("total", "", "", num(total["requests"]), num(total["completions"]),
+                  num(total["prompt_tokens"]), num(total["completion_tokens"]))
+    console.print(table)
+    console.print("prompt tok: estimated at 4 characters per token; max out tok: the "
+                  "sampling.max_tokens ceiling per sample")
+
+
+def _print_pipeline(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"run {result.run_dir.name}", show_edge=False)
+    for column in ("stage", "this run", "kept", "dropped", "time", "note"):
+        table.add_column(column, justify="right" if column in ("kept", "dropped", "time")
+                         else "left")
+    for stage in result.stages:
+        if stage.action == "pending":
+            continue
+        seconds = stage.total_seconds or stage.seconds
+        table.add_row(stage.name, stage.action, f"{stage.kept:,}", f"{stage.dropped:,}",
+                      f"{seconds:.1f} s", stage.note)
+    console = Console()
+    console.print(table)
+    state = "complete" if result.complete else f"stopped at {result.stopped_at}"
+    console.print(f"{state} | run directory {result.run_dir} | dataset "
+                  f"{result.run_dir / 'dataset'} | report: selfcodealign report "
+                  f"{result.run_dir}")
 
 
 @cli.command("report")

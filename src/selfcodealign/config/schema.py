@@ -67,6 +67,11 @@ class RunConfig(Section):
         True, "Keep every LLM call in a SQLite cache in the run (or next to --output), so the "
         "same request is never sent twice.", affects_output=False,
     )
+    until: Literal["select", "train", "evaluate"] = setting(
+        "select", "`selfcodealign run` goes from seeds up to this stage: the SFT dataset "
+        "(select), then fine-tuning (train), then HumanEval+/MBPP+ scores (evaluate).",
+        affects_output=False,
+    )
     fsync: bool = setting(
         False,
         "fsync every flush (survives power loss; a killed process loses at most the batch in "

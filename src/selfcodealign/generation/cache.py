@@ -60,6 +60,10 @@ class CachedBackend:
                 self.db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?)", rows)
         return [found[key] for key in keys]
 
+    def close_cache(self) -> None:
+        """Close the cache file only (the model may serve other stages)."""
+        self.db.close()
+
     def close(self) -> None:
         self.db.close()
         self.inner.close()

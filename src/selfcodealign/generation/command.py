@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from selfcodealign.backends import SamplingParams, create_backend
+from selfcodealign.backends.base import LLMBackend
 from selfcodealign.config import Config
 from selfcodealign.generation.base import LLMStage, item_rng
 from selfcodealign.generation.cache import CachedBackend
@@ -66,19 +67,22 @@ def dry_run(config: Config, name: str, input_path: str | None) -> dict[str, Any]
 
 def generate(config: Config, name: str, input_path: str | None = None,
              output_path: str | None = None, *, limit: int | None = None,
-             force: bool = False) -> dict[str, Any]:
-    """Run one LLM stage; returns a summary."""
+             force: bool = False, backend: LLMBackend | None = None) -> dict[str, Any]:
+    """Run one LLM stage; returns a summary. `backend` (kept open) serves it when given, so
+    several stages share one loaded model; by default the configured one is made and closed."""
     inputs, total = _inputs(config, name, input_path)
     target = open_target(config, name, output_path, force=force,
                          extra_settings={"prompts.template": template_hash()})
-    backend: Any = create_backend(config.backend, config.run.seed)
+    owned = backend is None  # made here, so closed here
+    model: Any = create_backend(config.backend, config.run.seed) if owned else backend
+    backend = model
     if config.run.llm_cache:
         if target.output is not None:
             cache_path = target.output.with_name(target.output.name + ".llm-cache.sqlite")
         else:
             assert target.store is not None
             cache_path = target.store.path / "llm-cache.sqlite"
-        backend = CachedBackend(backend, cache_path)
+        backend = CachedBackend(model, cache_path)
     stage = build_stage(config, name, backend)
     try:
         stats = run_stage(stage, inputs, target.writer, total=total, limit=limit)
@@ -86,7 +90,10 @@ def generate(config: Config, name: str, input_path: str | None = None,
         target.fail()
         raise
     finally:
-        backend.close()
+        if isinstance(backend, CachedBackend):
+            backend.close_cache()
+        if owned:
+            model.close()
     metrics = stats.metrics
     unit = "tokens" if "prefix_total_tokens" in metrics else "chars"
     prompt_units = metrics.get(f"prefix_total_{unit}", 0.0)

@@ -133,11 +133,14 @@ class RunStore:
         manifest["updated_at"] = now_iso()
         _write_json(self.path / "manifest.json", manifest)
 
-    def end(self, status: str = "ok") -> None:
-        """Close the latest invocation in the manifest and refresh per-stage summaries."""
+    def end(self, status: str = "ok", command: str | None = None) -> None:
+        """Close the latest invocation (of `command`, when given: `run` holds the stages'
+        own) in the manifest and refresh per-stage summaries."""
         manifest = _load_json(self.path / "manifest.json")
-        if manifest.get("invocations"):
-            manifest["invocations"][-1].update(ended_at=now_iso(), status=status)
+        calls = [c for c in manifest.get("invocations", [])
+                 if command is None or c.get("command") == command]
+        if calls:
+            calls[-1].update(ended_at=now_iso(), status=status)
         manifest["stages"] = {
             stage: self.stage_stats(stage) for stage in self.stages()
         }

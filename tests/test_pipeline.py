@@ -1,0 +1,135 @@
+"""`selfcodealign run`: the whole loop with the fake backend on a stdlib corpus, killed and resumed.
+
+The interrupted run is killed twice with SIGKILL at random points, then finished; its dataset
+must equal an uninterrupted run's (same ids, same content) and no answered LLM request may be
+asked for again (the fake backend logs each answered prompt's hash).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from selfcodealign.config import load_config
+from selfcodealign.pipeline import dry_run_plan, planned, reproduction
+
+CORPUS_FILES = 60
+
+
+def _config_file(folder: Path, benchmark_dir: Path, log: Path) -> Path:
+    script = folder / f"fake-{log.stem}.yaml"
+    script.write_text(f"call_log: {log}\ndelay_s: 0.004\n")
+    config = folder / f"pipeline-{log.stem}.yaml"
+    config.write_text(
+        f"backend: {{name: fake, script: {script}}}\n"
+        f"seeds: {{typecheck: false, benchmark_dir: {benchmark_dir}}}\n"
+        f"select: {{benchmark_dir: {benchmark_dir}}}\n"
+        "run: {flush_every: 4, flush_seconds: 0.2}\n"
+        "concepts: {batch_size: 4}\ninstructions: {batch_size: 4}\nresponses: {batch_size: 2}\n")
+    return config
+
+
+def _run(folder: Path, config: Path, name: str) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "selfcodealign", "run", "--config", str(config),
+            "--run-name", name, "--runs-dir", str(folder / "runs"), "--limit",
+            str(CORPUS_FILES)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _dataset(run_dir: Path) -> list[tuple[str, bytes]]:
+    rows = [orjson.loads(line) for line in (run_dir / "dataset" / "data.jsonl").open("rb")]
+    return sorted((str(r["id"]), orjson.dumps(r, option=orjson.OPT_SORT_KEYS)) for r in rows)
+
+
+def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path: Path,
+                                                              benchmark_dir: Path) -> None:
+    ref_log, log = tmp_path / "ref.log", tmp_path / "killed.log"
+    started = time.monotonic()
+    ref = _run(tmp_path, _config_file(tmp_path, benchmark_dir, ref_log), "ref")
+    _, err = ref.communicate(timeout=600)
+    took = time.monotonic() - started
+    assert ref.returncode == 0, err.decode()[-2000:]
+    expected = _dataset(tmp_path / "runs" / "ref")
+    assert len(expected) >= 5
+
+    config = _config_file(tmp_path, benchmark_dir, log)
+    rng = random.Random(11)
+    kills = 0
+    for _ in range(2):
+        proc = _run(tmp_path, config, "killed")
+        time.sleep(rng.uniform(0.2, 0.45) * took)  # the resumed run has less left to do
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=600)
+    assert kills == 2, "the run finished before it could be killed twice"
+    final = _run(tmp_path, config, "killed")
+    _, err = final.communicate(timeout=600)
+    assert final.returncode == 0, err.decode()[-2000:]
+    assert _dataset(tmp_path / "runs" / "killed") == expected
+    answered = Counter(log.read_text().split())
+    assert not [h for h, c in answered.items() if c > 1], "an answered request was repeated"
+    assert set(answered) == set(ref_log.read_text().split())
+
+    manifest = orjson.loads((tmp_path / "runs" / "killed" / "manifest.json").read_bytes())
+    repro = manifest["reproduction"]["run"]
+    assert repro["config"]["backend"]["name"] == "fake" and repro["prompts"]["examples"]
+    assert manifest["libraries"]["transformers"] is not None or "transformers" in \
+        manifest["libraries"]
+    stages = manifest["pipeline"]["stages"]
+    assert set(stages) == {"seeds", "concepts", "instructions", "responses", "execute",
+                           "select"}
+    assert all(s["complete"] for name, s in stages.items() if name != "seeds")
+    assert manifest["stages"]["responses"]["elapsed_s"] > 0
+    statuses = [i.get("status") for i in manifest["invocations"] if i["command"] == "run"]
+    assert statuses == [None, None, "ok"]  # two killed (never closed), one finished
+
+
+def test_a_finished_run_reruns_in_place(tmp_path: Path, benchmark_dir: Path,
+                                        run_cli: Callable[..., Any]) -> None:
+    config = _config_file(tmp_path, benchmark_dir, tmp_path / "calls.log")
+    common = ["run", "--config", str(config), "--runs-dir", str(tmp_path / "runs"),
+              "--run-name", "r", "--limit", "8"]
+    dry = run_cli(*common, "--dry-run")
+    assert dry.code == 0, dry.err
+    assert "per 1,000 seeds" in dry.out and "responses" in dry.out
+    first = run_cli(*common)
+    assert first.code == 0, first.err
+    assert "complete | run directory" in first.out
+    calls = (tmp_path / "calls.log").read_text()
+    again = run_cli(*common)
+    assert again.code == 0, again.err
+    assert (tmp_path / "calls.log").read_text() == calls, "a finished run asked the model again"
+    assert again.out.count("skipped") >= 5
+    plan = dry_run_plan(load_config(str(config), [f"run.root={tmp_path / 'runs'}",
+                                                  "run.name=r"]))
+    assert plan["total"]["requests"] == 0 and plan["seeds"] is not None
+
+
+def test_until_and_reproduction(tmp_path: Path) -> None:
+    config = load_config(None, ["run.until=evaluate"])
+    assert planned(config)[-2:] == ["train", "evaluate"]
+    assert planned(load_config(None, []))[-1] == "select"
+    repro = reproduction(config)
+    assert len(repro["prompts"]["examples"]) >= 8 and repro["prompts"]["templates"]
+    assert repro["models"]["generation"]["backend"] == config.backend.name
+
+
+@pytest.mark.parametrize("name", ["paper-starcoder2-15b", "paper-codeqwen1.5-7b", "cpu-small",
+                                  "openai-server", "dry-run-fake"])
+def test_example_configs_load(name: str) -> None:
+    path = Path(__file__).parents[1] / "configs" / f"{name}.yaml"
+    config = load_config(str(path), [])
+    assert config.backend.name in ("vllm", "transformers", "openai", "fake")
