@@ -364,8 +364,8 @@ def _print_plan(plan: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"run directory: {plan['run_dir']}")
-    console.print(f"backend: {plan['backend']}  model: {plan['model'] or '(not set)'}")
+    click.echo(f"run directory: {plan['run_dir']}")
+    click.echo(f"backend: {plan['backend']}  model: {plan['model'] or '(not set)'}")
     basis = ("" if plan["seeds_complete"] else
              f" (seeds not mined yet: estimates are per {plan['basis_seeds']:,} seeds)")
     table = Table(title=f"what run would do{basis}", show_edge=False)
