@@ -133,3 +133,37 @@ def test_example_configs_load(name: str) -> None:
     path = Path(__file__).parents[1] / "configs" / f"{name}.yaml"
     config = load_config(str(path), [])
     assert config.backend.name in ("vllm", "transformers", "openai", "fake")
+
+
+def test_train_then_evaluate_the_trained_model(tmp_path: Path, tiny_model: Path,
+                                               benchmark_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("trl")
+    from selfcodealign.pipeline import PipelineResult, StageRun, _evaluate, _train
+    from selfcodealign.store import RunStore
+
+    monkeypatch.setenv("SELFCODEALIGN_CACHE", str(tmp_path / "cache"))
+    config = load_config(None, [
+        f"run.root={tmp_path / 'runs'}", "run.name=t", "run.until=evaluate",
+        "backend.name=transformers", f"backend.model={tiny_model}", "train.batch_size=4",
+        "train.micro_batch_size=4", "train.epochs=1", "train.save_steps=1000",
+        "evaluate.benchmarks=[humaneval]", "evaluate.limit=2", "evaluate.max_tokens=8",
+        f"evaluate.dataset_dir={benchmark_dir}", "execute.workers=1"])
+    store = RunStore.for_config(config)
+    (store.path / "dataset").mkdir(parents=True)
+    rows = [{"instruction": "Write add.", "response": "def add(a, b):\n    return a + b"}] * 8
+    (store.path / "dataset" / "data.jsonl").write_bytes(
+        b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    store.begin(config, "run")
+    stage = StageRun("train")
+    _train(config, store, stage, force=False)
+    assert stage.action == "ran" and stage.kept == 8 and (store.path / "train" / "done.json")
+    again = StageRun("train")
+    _train(config, store, again, force=False)
+    assert again.action == "skipped"  # a rerun does not train twice
+    result = PipelineResult(store.path, [], complete=False)
+    scored = StageRun("evaluate")
+    _evaluate(config, store, scored, result)
+    results = orjson.loads((store.path / "evaluate" / "humaneval.results.json").read_bytes())
+    assert results["model"] == str(store.path / "train") and len(results["eval"]) == 2
+    assert result.evaluation["humaneval"]["tasks"] == 2 and "humaneval+" in scored.note

@@ -361,6 +361,10 @@ class EvaluateConfig(Section):
         "```python\n", "Text the response starts with (generation stops at the closing fence)."
     )
     batch_size: int = setting(32, "Prompts per generation request batch.", ge=1)
+    limit: int | None = setting(
+        None, "Evaluate the first N tasks of each benchmark only, a quick signal (None = all; "
+        "`run` uses it, `evaluate --limit` overrides it).", affects_output=False, ge=1,
+    )
     min_time_limit: float = setting(
         1.0, "Per-input time limit floor, seconds (EvalPlus: 1.0).", gt=0
     )

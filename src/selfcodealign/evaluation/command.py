@@ -47,6 +47,7 @@ def evaluate(config: Config, benchmark: str | None = None, samples: str | None =
     otherwise the configured backend is created once, on first need, and closed at the end.
     """
     cfg = config.evaluate
+    limit = limit if limit is not None else cfg.limit
     benchmarks: list[str] = [benchmark] if benchmark else list(cfg.benchmarks)
     if samples is not None and len(benchmarks) != 1:
         raise ConfigError("--samples needs --benchmark (humaneval or mbpp)")
