@@ -68,3 +68,21 @@ def test_prompts_near_the_context_length(tiny_model: Path) -> None:
     assert out[0].completion_tokens <= context - width
     with pytest.raises(BackendError, match="does not fit the context"):
         backend.generate([piece * context], SamplingParams(temperature=0.0, max_tokens=5))
+
+
+def test_an_unreachable_hub_is_a_quick_one_line_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from selfcodealign.backends.transformers import hub_reachable
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    assert not hub_reachable()
+    with pytest.raises(BackendError, match="cannot load model 'someone/some-model'") as info:
+        create_backend(load_config(None, ["backend.name=transformers",
+                                          "backend.model=someone/some-model"]).backend)
+    assert "\n" not in str(info.value) and "offline?" in str(info.value)

@@ -9,12 +9,30 @@ that cannot be loaded (offline and not cached, a wrong path) is a one-line error
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from selfcodealign.backends.base import Completion, SamplingParams
 from selfcodealign.errors import BackendError
 from selfcodealign.extras import require
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection (honours $HF_ENDPOINT)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname or "huggingface.co",
+                                  url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
 
 
 class TransformersBackend:
@@ -29,10 +47,15 @@ class TransformersBackend:
         if device == "auto":
             device = "cuda" if self.torch.cuda.is_available() else "cpu"
         self.device = device
+        # Offline, the hub client retries for about a minute before giving up: check once,
+        # quickly, and then read only the local cache.
+        offline = not Path(model).is_dir() and not hub_reachable()
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(model, revision=revision)
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+                model, revision=revision, local_files_only=offline)
             self.net = transformers.AutoModelForCausalLM.from_pretrained(
-                model, revision=revision, dtype=dtype if dtype != "auto" else "auto")
+                model, revision=revision, dtype=dtype if dtype != "auto" else "auto",
+                local_files_only=offline)
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BackendError(f"cannot load model {model!r}: {first} (offline? pass --model "
