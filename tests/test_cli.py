@@ -28,14 +28,6 @@ def test_every_command_has_help_with_an_example(run_cli: Callable[..., object],
     assert "--config" in result.out and "--set" in result.out
 
 
-@pytest.mark.parametrize("command", ["report"])
-def test_stages_not_built_yet_exit_2_with_one_line(run_cli: Callable[..., object],
-                                                   command: str) -> None:
-    result = run_cli(command, "runs/x")
-    assert result.code == 2
-    assert result.err.count("\n") == 1 and "is not built yet" in result.err
-
-
 def test_library_errors_are_one_line_and_exit_1(run_cli: Callable[..., object]) -> None:
     result = run_cli("concepts", "--set", "sampling.temprature=1")
     assert result.code == 1

@@ -113,6 +113,13 @@ def test_a_finished_run_reruns_in_place(tmp_path: Path, benchmark_dir: Path,
     assert again.code == 0, again.err
     assert (tmp_path / "calls.log").read_text() == calls, "a finished run asked the model again"
     assert again.out.count("skipped") >= 5
+    report = run_cli("report", str(tmp_path / "runs" / "r"))
+    assert report.code == 0, report.err
+    page = (tmp_path / "runs" / "r" / "report.html").read_text()
+    assert "report written to" in report.out and "<svg" in page and "fake" in page
+    missing = run_cli("report", str(tmp_path / "nowhere"))
+    assert missing.code == 1 and missing.err.count("\n") == 1
+    assert "is not a run directory" in missing.err
     plan = dry_run_plan(load_config(str(config), [f"run.root={tmp_path / 'runs'}",
                                                   "run.name=r"]))
     assert plan["total"]["requests"] == 0 and plan["seeds"] is not None

@@ -16,7 +16,6 @@ import click
 
 from selfcodealign import __version__
 from selfcodealign.config import Config, load_config
-from selfcodealign.errors import NotBuiltError
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -163,13 +162,6 @@ def resolve(ctx: click.Context, **flags: Any) -> Config:
             value = list(value) or None
         mapped[key] = value
     return load_config(state.config_path, state.sets, mapped)
-
-
-def not_built(command: str, arrives: str) -> NotBuiltError:
-    return NotBuiltError(
-        f"'selfcodealign {command}' is not built yet in version {__version__} ({arrives}); "
-        "its options and config are already validated"
-    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -1,44 +1,23 @@
-"""The stage commands: `execute` (built), `run` (dry run), and those still to come.
+"""The commands: one per stage, `run` (the whole loop) and `report`.
 
-Each command resolves its config first, so a bad `--set` or flag is reported even for a stage
-that is not built yet (which then exits with code 2).
+Each command resolves its config first, so a bad `--set` or flag is reported before any work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from selfcodealign.cli.app import (
-    F,
     cli,
     model_options,
-    not_built,
     resolve,
     run_options,
     shared_options,
 )
 
-
-def _stage_command(name: str, summary: str, example: str, arrives: str, *, llm: bool = False,
-                   extra: Sequence[Callable[[F], F]] = ()) -> None:
-    def command(**flags: Any) -> None:
-        resolve(click.get_current_context(), **flags)
-        raise not_built(name, arrives)
-
-    command.__doc__ = f"{summary}\n\n\b\nExample:\n  {example}"
-    decorated: Any = command
-    # The last decorator applied is listed first in --help: own options, model, run, shared.
-    for option in (shared_options, run_options, *([model_options] if llm else []),
-                   *reversed(extra)):
-        decorated = option(decorated)
-    cli.command(name)(decorated)
-
-_LATER = {
-    "report": "the HTML report lands with issue 9",
-}
 
 @cli.command("evaluate")
 @shared_options
@@ -413,14 +392,21 @@ def _print_pipeline(result: Any) -> None:
 @cli.command("report")
 @click.argument("run_dir", type=click.Path())
 @shared_options
-@click.option("--output", "output_path", type=click.Path(), help="HTML file to write.")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False),
+              help="HTML file to write (default: RUN_DIR/report.html).")
 def report_command(run_dir: str, output_path: str | None) -> None:
-    """Write a self-contained HTML report of a run: funnel, drop reasons, samples.
+    """Write one self-contained, offline HTML report of a run: funnel, drop reasons, execution,
+    pass rates, concepts, lengths, timing, scores, and a searchable browser of samples.
 
     \b
     Example:
-      selfcodealign report runs/demo --output runs/demo/report.html
+      selfcodealign report runs/demo
+      selfcodealign report runs/demo --output demo.html
+      (then open demo.html#status=failed&q=palindrome to land on a filtered sample list)
     """
-    resolve(click.get_current_context())
-    raise not_built("report", _LATER["report"])
+    from selfcodealign.report import write_report
 
+    resolve(click.get_current_context())
+    path = write_report(run_dir, output_path)
+    click.echo(f"report written to {path} ({path.stat().st_size / 1024:.0f} KiB, "
+               "self-contained, opens offline)")

@@ -84,6 +84,9 @@ def generate(config: Config, name: str, input_path: str | None = None,
             cache_path = target.store.path / "llm-cache.sqlite"
         backend = CachedBackend(model, cache_path)
     stage = build_stage(config, name, backend)
+    target.writer.stats.info["backend"] = {"name": config.backend.name,
+                                           "model": config.backend.model,
+                                           "revision": config.backend.revision}
     try:
         stats = run_stage(stage, inputs, target.writer, total=total, limit=limit)
     except BaseException:

@@ -73,10 +73,16 @@ def _flag(argv: list[str], flag: str, key: str) -> str | None:
     return value
 
 
-def _backend(manifest: dict[str, Any], config: dict[str, Any],
-             settings: dict[str, Any]) -> tuple[str | None, str | None]:
-    """Backend and model of the generation stages: the last generating command line, then the
-    generation stages' recorded settings, then config.yaml (which is the latest invocation's)."""
+def _backend(manifest: dict[str, Any], config: dict[str, Any], settings: dict[str, Any],
+             stages: dict[str, dict[str, Any]]) -> tuple[str | None, str | None]:
+    """Backend and model of the generation stages: what the latest LLM stage recorded in its
+    stats, else the last generating command line, the generation stages' recorded settings,
+    then config.yaml (which is the latest invocation's)."""
+    for name in reversed(LLM_STAGES):
+        info = (stages.get(name) or {}).get("info")
+        recorded = info.get("backend") if isinstance(info, dict) else None
+        if isinstance(recorded, dict) and recorded.get("name"):
+            return str(recorded["name"]), recorded.get("model")
     backend = model = None
     for inv in manifest.get("invocations") or []:
         if isinstance(inv, dict) and inv.get("command") in (*LLM_STAGES, "run"):
@@ -91,7 +97,7 @@ def _backend(manifest: dict[str, Any], config: dict[str, Any],
 def _header(path: Path, manifest: dict[str, Any], config: dict[str, Any],
             stages: dict[str, dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
     run_cfg = config.get("run") if isinstance(config.get("run"), dict) else {}
-    backend, model = _backend(manifest, config, settings) if any(
+    backend, model = _backend(manifest, config, settings, stages) if any(
         s in stages for s in LLM_STAGES) else (None, None)
     git = ((manifest.get("git") or {}).get("package") or {}) if isinstance(
         manifest.get("git"), dict) else {}
@@ -256,9 +262,14 @@ def _scan_records(store: RunStore, present: list[str], cap: int,
         source = next((s for s in ("instructions", "concepts", "seeds") if s in present), None)
         if source is not None:
             total, items = scan.sample_stage(store.stage_dir(source), source, cap)
-    if "select" in present and items:
-        chosen = scan.selection_of(store.stage_dir("select"), (i["id"] for i in items))
-        for item in items:
-            item["selection"] = chosen.get(item["id"], "not_selected")
     out["samples"] = {"source": source, "total": total, "cap": cap, "items": items}
+    if "select" in present and items:
+        _mark_selection(store, items)
     return out
+
+
+def _mark_selection(store: RunStore, items: list[dict[str, Any]]) -> None:
+    """Label each sample "selected" or with the select stage's reason for dropping it."""
+    chosen = scan.selection_of(store.stage_dir("select"), (i["id"] for i in items))
+    for item in items:
+        item["selection"] = chosen.get(item["id"], "not_selected")

@@ -21,10 +21,11 @@
     return TEXT.map(function (k) { return item[k] || ""; }).join("\n").toLowerCase();
   });
 
-  function el(tag, cls, text) {
+  function el(tag, cls, text, title) {
     var node = document.createElement(tag);
     if (cls) node.className = cls;
     if (text !== undefined) node.textContent = text;
+    if (title) node.title = title;
     return node;
   }
 
@@ -100,16 +101,17 @@
     node.dataset.category = item.category;
     node.dataset.difficulty = item.difficulty;
     var chips = el("div", "chips");
-    chips.appendChild(el("span", "chip " + tone, item.status));
-    chips.appendChild(el("span", "chip", item.category));
-    chips.appendChild(el("span", "chip", item.difficulty));
+    chips.appendChild(el("span", "chip " + tone, item.status, "execution status"));
+    chips.appendChild(el("span", "chip", item.category, "category"));
+    chips.appendChild(el("span", "chip", item.difficulty, "difficulty"));
     if (item.selection) {
       chips.appendChild(el("span", item.selection === "selected" ? "chip sel" : "chip",
-                           item.selection));
+                           item.selection, "selection"));
     }
-    chips.appendChild(el("span", "sid", item.id));
+    chips.appendChild(el("span", "sid", item.id, "record id (" + item.stage + " stage)"));
     node.appendChild(chips);
-    node.appendChild(el("div", "instr", item.instruction || item.concepts || "(no instruction)"));
+    var title = item.instruction || item.concepts || (item.seed || "").split("\n")[0];
+    node.appendChild(el("div", "instr", title || "(no text)"));
     var details = el("details");
     var parts = ["response", "tests", "execution", "seed"].filter(function (k) {
       return k === "execution" ? item.detail : item[k];

@@ -104,12 +104,11 @@ def funnel(data: dict[str, Any]) -> Safe:
     parts = [figure(chart), tab]
     dataset = data.get("dataset")
     if dataset:
-        hits = sum(int(v) for v in dataset["contamination"].values() if isinstance(v, int))
+        found = ", ".join(f"{k}: {num(v)}" for k, v in dataset["contamination"].items() if v)
         parts.append(Safe(
             f'<p class="note">Exported dataset: <b>{num(dataset["rows"])}</b> rows in '
             f'<code>{e(dataset["path"])}</code> ({e(", ".join(dataset["files"]))}); '
-            f'benchmark contamination: {"none" if not hits else e(dataset["contamination"])}.'
-            "</p>"))
+            f"benchmark contamination removed by selection: {e(found or 'none')}.</p>"))
     return section("funnel", "Funnel", *parts,
                    note="Records kept after each step. Several responses are sampled per "
                         "instruction, so that step can exceed 100% of the one before.")

@@ -104,7 +104,9 @@ def histogram(edges: Sequence[int], counts: Sequence[int], overflow: int, *, uni
         x = left + i * slot
         h = value / top * plot_h
         is_over = i >= len(counts)
-        span = (f"≥ {edges[-1]:,}" if is_over else f"{edges[i]:,}–{edges[i + 1] - 1:,}")
+        last = edges[min(i + 1, len(edges) - 1)] - 1
+        span = (f"≥ {edges[-1]:,}" if is_over else
+                f"{edges[i]:,}" if last == edges[i] else f"{edges[i]:,}–{last:,}")
         tone = "muted" if is_over else "accent"
         parts.append(f'<g><title>{_e(f"{span} {unit}: {value:,}")}</title>'
                      f'<rect class="bar tone-{tone}" x="{x + 1:.1f}" '
