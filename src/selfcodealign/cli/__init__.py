@@ -1,8 +1,8 @@
 """The `selfcodealign` command line: thin click commands over the library.
 
 This is the only package that prints or exits. Library errors (`SelfCodeAlignError`) become one
-line on stderr and exit code 1 (2 for stages that are not built yet); `--debug` shows the full
-traceback instead. `--config` and `--set` may be given before or after the command name.
+line on stderr and exit code 1 (3 for a run stopped at an incomplete stage); `--debug` shows the
+full traceback instead. `--config` and `--set` may be given before or after the command name.
 """
 
 from __future__ import annotations
