@@ -67,10 +67,10 @@ class LazyBackend:
     @property
     def inner(self) -> LLMBackend:
         if self._inner is None:
-            from selfcodealign.backends import create_backend
+            from selfcodealign.executor import llm_backend
 
             log.info("loading %s (%s backend)", self.model, self.name)
-            self._inner = create_backend(self.config.backend, self.config.run.seed)
+            self._inner = llm_backend(self.config)
             self.created_at = time.time()
         return self._inner
 
@@ -178,6 +178,8 @@ def run_pipeline(config: Config, *, limit: int | None = None, force: bool = Fals
                 on_stage(index, len(stages), stage.name)
             started = time.monotonic()
             _run_one(config, store, stage, backend, limit=limit, force=force, result=result)
+            if stage.name == LLM_STAGES[-1]:
+                backend.close()  # free the GPUs (or Ray actors) for execution and training
             stage.seconds = round(time.monotonic() - started, 3)
             _record(store, stages)
             if stage.action == "stopped":

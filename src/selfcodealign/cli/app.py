@@ -82,6 +82,21 @@ def run_options(func: F) -> F:
     return func
 
 
+def executor_options(func: F) -> F:
+    """Where the work runs: this machine or a Ray cluster."""
+    options = [
+        click.option("--executor", type=click.Choice(["local", "ray"]),
+                     help="Run the LLM engines and sandbox workers here or on Ray "
+                          "(executor.name)."),
+        click.option("--ray-address",
+                     help="Ray cluster to join, e.g. auto or ray://head:10001 (executor.address;"
+                          " implies --executor ray)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def model_options(func: F) -> F:
     """Which base model serves the LLM stages."""
     options = [
@@ -129,6 +144,8 @@ def _setup_logging(level: str) -> None:
 # Dedicated flags and the config keys they set (the last, strongest layer).
 FLAG_KEYS = {
     "run_name": "run.name",
+    "executor": "executor.name",
+    "ray_address": "executor.address",
     "until": "run.until",
     "runs_dir": "run.root",
     "backend": "backend.name",
@@ -161,6 +178,8 @@ def resolve(ctx: click.Context, **flags: Any) -> Config:
         if isinstance(value, tuple):
             value = list(value) or None
         mapped[key] = value
+    if mapped.get("executor.address") and not mapped.get("executor.name"):
+        mapped["executor.name"] = "ray"
     return load_config(state.config_path, state.sets, mapped)
 
 

@@ -12,6 +12,7 @@ import click
 
 from selfcodealign.cli.app import (
     cli,
+    executor_options,
     model_options,
     resolve,
     run_options,
@@ -23,6 +24,7 @@ from selfcodealign.cli.app import (
 @shared_options
 @run_options
 @model_options
+@executor_options
 @click.option("--benchmark", type=click.Choice(["humaneval", "mbpp"]),
               help="One benchmark (default: evaluate.benchmarks).")
 @click.option("--samples", type=click.Path(dir_okay=False),
@@ -97,7 +99,7 @@ def _llm_command(name: str, summary: str, example: str) -> None:
     command.__doc__ = f"{summary}\n\n\b\nExample:\n  {example}"
     decorated: Any = command
     for option in (
-        shared_options, run_options, model_options,
+        shared_options, run_options, model_options, executor_options,
         click.option("--dry-run", is_flag=True,
                      help="Print the first prompt and what would be sent; call no model."),
         click.option("--output", "output_path", type=click.Path(dir_okay=False),
@@ -217,6 +219,7 @@ def _print_table(title: str, rows: Sequence[tuple[str, int]], footer: str) -> No
 @cli.command("select")
 @shared_options
 @run_options
+@executor_options
 @click.option("--push-to-hub", help="Hub repo org/name to push the dataset to (token: $HF_TOKEN).")
 @click.option("--seeds", "seeds_path", type=click.Path(dir_okay=False),
               help="Seeds JSONL, for the seed lineage columns in file mode.")
@@ -247,6 +250,7 @@ def select_command(input_path: str | None, output_dir: str | None, seeds_path: s
 @cli.command("execute")
 @shared_options
 @run_options
+@executor_options
 @click.option("--profile", type=click.Choice(["default", "fork"]),
               help="Sandbox profile (execute.profile): fork allows new processes.")
 @click.option("--oracle/--no-oracle", default=None,
@@ -269,6 +273,7 @@ def execute_command(input_path: str | None, output_path: str | None, limit: int 
     Example:
       selfcodealign execute --input responses.jsonl --output executed.jsonl --workers 8
       selfcodealign execute --run-name demo
+      selfcodealign execute --run-name demo --ray-address auto    # sandbox actors on Ray
     """
     from selfcodealign.execution.command import execute
 
@@ -302,6 +307,7 @@ def _print_execute_summary(summary: dict[str, Any]) -> None:
 @shared_options
 @run_options
 @model_options
+@executor_options
 @click.option("--until", type=click.Choice(["select", "train", "evaluate"]),
               help="Last stage to run (run.until): the dataset, training, or evaluation.")
 @click.option("--dry-run", is_flag=True,
@@ -318,6 +324,7 @@ def run_command(dry_run: bool, limit: int | None, force: bool, **flags: Any) -> 
       selfcodealign run --config configs/cpu-small.yaml
       selfcodealign run --config configs/paper-starcoder2-15b.yaml --until evaluate
       selfcodealign run --backend fake --run-name demo --limit 50
+      selfcodealign run --config configs/paper-starcoder2-15b.yaml --ray-address auto
     """
     from selfcodealign.pipeline import dry_run_plan, run_pipeline
 

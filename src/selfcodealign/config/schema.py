@@ -374,6 +374,41 @@ class EvaluateConfig(Section):
     )
 
 
+class ExecutorConfig(Section):
+    """Where the work runs: this machine (`local`) or a Ray cluster (`ray`, the `ray` extra)."""
+
+    name: Literal["local", "ray"] = setting(
+        "local", "`local`: this process and its sandbox workers. `ray`: LLM engines and sandbox "
+        "workers as Ray actors across the cluster's GPUs and nodes.", affects_output=False,
+    )
+    address: str | None = setting(
+        None, "Ray cluster to join (`auto`, `ray://head:10001`, `$RAY_ADDRESS`); None starts a "
+        "Ray instance on this machine.", affects_output=False,
+    )
+    num_cpus: int | None = setting(
+        None, "CPUs of a Ray instance started here (None: all).", affects_output=False, ge=1,
+    )
+    engines: int = setting(
+        0, "LLM engine actors (0: one per `backend.tensor_parallel_size` GPUs of the cluster, "
+        "or one without GPUs).", affects_output=False, ge=0,
+    )
+    sandbox_actors: int = setting(
+        0, "Sandbox actors (0: one per node).", affects_output=False, ge=0,
+    )
+    sandbox_workers: int = setting(
+        0, "Zygote workers per sandbox actor (0: the CPUs of its node).", affects_output=False,
+        ge=0,
+    )
+    max_restarts: int = setting(
+        5, "Restarts of a failed actor before its work goes to the others.",
+        affects_output=False, ge=0,
+    )
+    restart_wait_s: float = setting(
+        120.0, "How long a batch waits for some actor to come back before the stage fails.",
+        affects_output=False, gt=0,
+    )
+
+
 class Config(Section):
     """The whole pipeline's configuration, one section per concern."""
 
@@ -394,6 +429,9 @@ class Config(Section):
     )
     execute: ExecuteConfig = Field(
         default_factory=ExecuteConfig, description="Stage 4: sandboxed execution."
+    )
+    executor: ExecutorConfig = Field(
+        default_factory=ExecutorConfig, description="Where the work runs: local or Ray."
     )
     select: SelectConfig = Field(default_factory=SelectConfig, description="Stage 5: selection.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Stage 6: SFT.")

@@ -17,7 +17,7 @@ from selfcodealign.errors import ConfigError
 from selfcodealign.evaluation.data import load_dataset
 from selfcodealign.evaluation.score import TimeLimits, read_samples, score
 from selfcodealign.execution.base import Limits
-from selfcodealign.execution.sandbox import LocalSandbox
+from selfcodealign.executor import sandbox
 from selfcodealign.store import RunStore
 
 log = logging.getLogger("selfcodealign.evaluation")
@@ -81,9 +81,9 @@ class _Models:
         if self.given is not None:
             return self.given
         if self._made is None:
-            from selfcodealign.backends import create_backend
+            from selfcodealign.executor import llm_backend
 
-            self._made = create_backend(self.config.backend, self.config.run.seed)
+            self._made = llm_backend(self.config)
         return self._made
 
     def close(self) -> None:
@@ -97,9 +97,7 @@ def _evaluate_all(config: Config, benchmarks: list[str], samples: str | None,
                   summaries: list[dict[str, Any]], store: RunStore | None,
                   models: _Models) -> None:
     cfg, ex = config.evaluate, config.execute
-    with LocalSandbox(workers=ex.workers, base_uid=ex.base_uid,
-                      limits=Limits(memory_mb=max(ex.memory_mb, 4096)),
-                      disable_layers=tuple(ex.disable_layers)) as box:
+    with sandbox(config, Limits(memory_mb=max(ex.memory_mb, 4096)), oracle=False) as box:
         for name in benchmarks:
             dataset = load_dataset(name, cfg.dataset_dir)
             results_path, samples_path = _paths(config, name, output, len(benchmarks) > 1)

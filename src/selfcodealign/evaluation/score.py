@@ -42,7 +42,7 @@ from selfcodealign.evaluation.data import Dataset, Problem
 from selfcodealign.evaluation.oracle import SPECIAL_TASKS, OutputCheck, is_floats
 from selfcodealign.execution import oracle as typed
 from selfcodealign.execution.base import HARNESS_VERSION, Limits, Status
-from selfcodealign.execution.sandbox import LocalSandbox
+from selfcodealign.execution.sandbox import SandboxFront
 from selfcodealign.progress import Progress
 
 log = logging.getLogger("selfcodealign.evaluation")
@@ -78,7 +78,7 @@ def _expected_path(dataset: Dataset, cache_dir: Path | None) -> Path:
     return folder / f"{dataset.name}-{dataset.md5}-h{HARNESS_VERSION}-v{EXPECTED_VERSION}.json"
 
 
-def expected_outputs(dataset: Dataset, box: LocalSandbox, *, cache_dir: Path | None = None,
+def expected_outputs(dataset: Dataset, box: SandboxFront, *, cache_dir: Path | None = None,
                      show_progress: bool = True, tasks: Iterable[str] | None = None
                      ) -> dict[str, dict[str, Any]]:
     """{task_id: {"base": [encoded output], "base_time": [s], "plus": ..., "plus_time": ...}}
@@ -134,7 +134,7 @@ def expected_outputs(dataset: Dataset, box: LocalSandbox, *, cache_dir: Path | N
     return {task_id: cached[task_id] for task_id in wanted}
 
 
-def _limits(box: LocalSandbox) -> Limits:
+def _limits(box: SandboxFront) -> Limits:
     # EvalPlus allows 4 GiB per solution; outputs of long inputs need room in the verdict pipe
     return Limits(timeout_s=box.limits.timeout_s, memory_mb=max(box.limits.memory_mb, 4096),
                   output_limit=box.limits.output_limit, profile="default")
@@ -278,7 +278,7 @@ class References:
             return ref
 
 
-def score_sample(sample: Sample, refs: References, box: LocalSandbox,
+def score_sample(sample: Sample, refs: References, box: SandboxFront,
                  limits: TimeLimits) -> dict[str, Any]:
     row: dict[str, Any] = {"task_id": sample.task_id, "solution": sample.solution}
     whys = {}
@@ -340,7 +340,7 @@ def _json_default(value: Any) -> Any:
 
 
 def score(dataset: Dataset, samples: Iterable[Sample], output: str | Path, *,
-          box: LocalSandbox, limits: TimeLimits | None = None, cache_dir: Path | None = None,
+          box: SandboxFront, limits: TimeLimits | None = None, cache_dir: Path | None = None,
           show_progress: bool = True, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score `samples`, write EvalPlus-layout results to `output`; returns the results."""
     limits = limits or TimeLimits()

@@ -12,8 +12,8 @@ from typing import Any
 
 from selfcodealign.config import Config
 from selfcodealign.execution.base import Limits
-from selfcodealign.execution.sandbox import LocalSandbox
 from selfcodealign.execution.stage import Execute
+from selfcodealign.executor import sandbox
 from selfcodealign.runner import run_stage
 from selfcodealign.stageio import open_target
 from selfcodealign.store import RunStore
@@ -43,10 +43,7 @@ def execute(
         upstream = RunStore.for_config(config)
         inputs, total = upstream.read("responses"), upstream.count("responses") or None
     target = open_target(config, "execute", output_path, force=force)
-    with LocalSandbox(workers=config.execute.workers, limits=limits_from(config),
-                      oracle=config.execute.oracle, base_uid=config.execute.base_uid,
-                      preload=tuple(config.execute.preload),
-                      disable_layers=tuple(config.execute.disable_layers)) as box:
+    with sandbox(config, limits_from(config), oracle=config.execute.oracle) as box:
         isolation = box.describe()
         target.writer.stats.info["sandbox"] = isolation
         try:

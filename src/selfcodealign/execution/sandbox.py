@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -92,75 +93,36 @@ class _Worker:
                 pipe.close()
 
 
-class LocalSandbox:
-    """Hardened local execution on a pool of zygotes (see zygote.py and isolation.py)."""
+class SandboxFront(ABC):
+    """What every sandbox does around running a job: lint and parse the tests, oracle mode,
+    the result cache keyed by program hash (identical programs run once), retries of
+    infrastructure errors only, benchmark-mode calls, and batches on a thread pool. Where a job
+    runs is `_dispatch`: local zygotes (LocalSandbox) or sandbox actors on a Ray cluster
+    (distributed.sandbox.RaySandbox)."""
 
-    def __init__(self, workers: int = 0, limits: Limits | None = None, *,
-                 oracle: bool = True, base_uid: int = 61000, run_as: int | None = None,
-                 preload: tuple[str, ...] = (), disable_layers: tuple[str, ...] = (),
-                 cache_size: int = 200_000, retries: int = 2) -> None:
-        """`oracle`: use oracle-outside mode for tests that fit it. `base_uid`: as root,
-        programs run as uid base_uid + worker slot. `run_as`: start the workers as this
-        unprivileged uid (root only), as if the caller were not root. `preload`: modules the
-        workers import once, on top of the common stdlib ones (e.g. numpy). `disable_layers`:
-        layers to leave off on purpose (reported as missing, like any other)."""
-        if sys.platform != "linux" or not hasattr(os, "pidfd_open"):
-            raise SandboxError("the local sandbox needs Linux >= 5.3 (pidfd, namespaces); "
-                               f"this is {sys.platform}")
+    def __init__(self, limits: Limits | None, *, oracle: bool, retries: int,
+                 cache_size: int) -> None:
         self.limits = limits or Limits()
         self.oracle = oracle
         self.retries = retries
-        self.base_uid = base_uid
-        self.run_as = run_as
-        self.preload = tuple(preload)
-        self.disable_layers = tuple(disable_layers)
         self._cache: OrderedDict[str, ExecResult] = OrderedDict()
         self._running: dict[str, Future[ExecResult]] = {}
         self._lock = threading.Lock()
         self._cache_size = cache_size
-        self.workdir = tempfile.mkdtemp(prefix="selfcodealign-sandbox-")
-        os.chmod(self.workdir, 0o711)  # per-slot uids reach their own job folders only
-        if run_as is not None:
-            os.chown(self.workdir, run_as, run_as)
-        count = workers or os.cpu_count() or 1
-        self._free: queue.Queue[_Worker] = queue.Queue()
-        self._all: list[_Worker] = []
-        try:
-            for slot in range(count):
-                self._add(slot)
-        except _WorkerDied as exc:
-            self.close()
-            raise SandboxError(f"the sandbox could not start a worker: {exc}") from None
-        hello = self._all[0].hello
-        self.layers: dict[str, Any] = hello["layers"]
-        self.missing: dict[str, str] = hello["missing"]
-        self.level: str = hello["level"]
-        if self.missing:
-            log.warning("sandbox isolation is %s; missing layers: %s", self.level,
-                        "; ".join(f"{k}: {v}" for k, v in self.missing.items()))
-        else:
-            log.info("sandbox isolation is full: %s", self.layers)
-        # Twice as many threads as workers: a job is linted and encoded while its worker is
-        # still busy with the previous one, so no zygote waits for the parent.
-        self._pool = ThreadPoolExecutor(max_workers=2 * count, thread_name_prefix="sandbox")
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
+    @abstractmethod
     def workers(self) -> int:
-        return len(self._all)
+        """How many programs run at once."""
 
-    def _spawn(self, slot: int) -> _Worker:
-        worker = _Worker(slot, self.base_uid, self.workdir, self.run_as, self.preload,
-                         self.disable_layers)
-        self._all.append(worker)
-        return worker
-
-    def _add(self, slot: int) -> None:
-        self._free.put(self._spawn(slot))
-
+    @abstractmethod
     def describe(self) -> dict[str, Any]:
-        """For the run manifest: isolation level, layers on, and why any is missing."""
-        return {"level": self.level, "layers": self.layers, "missing": self.missing,
-                "workers": self.workers}
+        """For the run manifest: isolation level, layers, workers."""
+
+    @abstractmethod
+    def _dispatch(self, job: dict[str, Any]) -> ExecResult:
+        """Run one job somewhere; a failure of the machinery is an INFRA_ERROR result."""
 
     @staticmethod
     def _precheck(program: Program) -> ExecResult | ast.Module:
@@ -261,6 +223,90 @@ class LocalSandbox:
         status, detail, checked = judge(returns, calls)
         return replace(result, status=Status(status), detail=detail, asserts=checked)
 
+    def run_many(self, programs: Iterable[Program],
+                 limits: Limits | None = None) -> Iterator[ExecResult]:
+        """Run programs on all workers; results come back in input order."""
+        assert self._pool is not None, "the sandbox is closed"
+        return self._pool.map(lambda p: self.run(p, limits), programs)
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop the workers."""
+
+    def __enter__(self) -> SandboxFront:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start_pool(self) -> None:
+        # Twice as many threads as workers: a job is linted and encoded while its worker is
+        # still busy with the previous one, so no worker waits for the parent.
+        self._pool = ThreadPoolExecutor(max_workers=2 * max(1, self.workers),
+                                        thread_name_prefix="sandbox")
+
+class LocalSandbox(SandboxFront):
+    """Hardened local execution on a pool of zygotes (see zygote.py and isolation.py)."""
+
+    def __init__(self, workers: int = 0, limits: Limits | None = None, *,
+                 oracle: bool = True, base_uid: int = 61000, run_as: int | None = None,
+                 preload: tuple[str, ...] = (), disable_layers: tuple[str, ...] = (),
+                 cache_size: int = 200_000, retries: int = 2) -> None:
+        """`oracle`: use oracle-outside mode for tests that fit it. `base_uid`: as root,
+        programs run as uid base_uid + worker slot. `run_as`: start the workers as this
+        unprivileged uid (root only), as if the caller were not root. `preload`: modules the
+        workers import once, on top of the common stdlib ones (e.g. numpy). `disable_layers`:
+        layers to leave off on purpose (reported as missing, like any other)."""
+        if sys.platform != "linux" or not hasattr(os, "pidfd_open"):
+            raise SandboxError("the local sandbox needs Linux >= 5.3 (pidfd, namespaces); "
+                               f"this is {sys.platform}")
+        super().__init__(limits, oracle=oracle, retries=retries, cache_size=cache_size)
+        self.base_uid = base_uid
+        self.run_as = run_as
+        self.preload = tuple(preload)
+        self.disable_layers = tuple(disable_layers)
+        self.workdir = tempfile.mkdtemp(prefix="selfcodealign-sandbox-")
+        os.chmod(self.workdir, 0o711)  # per-slot uids reach their own job folders only
+        if run_as is not None:
+            os.chown(self.workdir, run_as, run_as)
+        count = workers or os.cpu_count() or 1
+        self._free: queue.Queue[_Worker] = queue.Queue()
+        self._all: list[_Worker] = []
+        try:
+            for slot in range(count):
+                self._add(slot)
+        except _WorkerDied as exc:
+            self.close()
+            raise SandboxError(f"the sandbox could not start a worker: {exc}") from None
+        hello = self._all[0].hello
+        self.layers: dict[str, Any] = hello["layers"]
+        self.missing: dict[str, str] = hello["missing"]
+        self.level: str = hello["level"]
+        if self.missing:
+            log.warning("sandbox isolation is %s; missing layers: %s", self.level,
+                        "; ".join(f"{k}: {v}" for k, v in self.missing.items()))
+        else:
+            log.info("sandbox isolation is full: %s", self.layers)
+        self._start_pool()
+
+    @property
+    def workers(self) -> int:
+        return len(self._all)
+
+    def _spawn(self, slot: int) -> _Worker:
+        worker = _Worker(slot, self.base_uid, self.workdir, self.run_as, self.preload,
+                         self.disable_layers)
+        self._all.append(worker)
+        return worker
+
+    def _add(self, slot: int) -> None:
+        self._free.put(self._spawn(slot))
+
+    def describe(self) -> dict[str, Any]:
+        """For the run manifest: isolation level, layers on, and why any is missing."""
+        return {"level": self.level, "layers": self.layers, "missing": self.missing,
+                "workers": self.workers}
+
     def _dispatch(self, job: dict[str, Any]) -> ExecResult:
         worker: _Worker | None = self._free.get()
         assert worker is not None
@@ -278,13 +324,8 @@ class LocalSandbox:
             if worker is not None:
                 self._free.put(worker)
 
-    def run_many(self, programs: Iterable[Program],
-                 limits: Limits | None = None) -> Iterator[ExecResult]:
-        """Run programs on all workers; results come back in input order."""
-        return self._pool.map(lambda p: self.run(p, limits), programs)
-
     def close(self) -> None:
-        pool = getattr(self, "_pool", None)
+        pool, self._pool = getattr(self, "_pool", None), None
         if pool is not None:
             pool.shutdown(wait=True)
         for worker in self._all:

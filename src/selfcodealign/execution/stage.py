@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from selfcodealign.execution.base import HARNESS_VERSION, Limits, Program, Status
 from selfcodealign.execution.program import assemble
-from selfcodealign.execution.sandbox import LocalSandbox
+from selfcodealign.execution.sandbox import SandboxFront
 from selfcodealign.runner import Outcome, Rec, Stage
 from selfcodealign.store.stage import StageStats
 
@@ -22,7 +22,7 @@ class Execute(Stage):
     name: ClassVar[str] = "execute"
     rate_label: ClassVar[str] = "pass"
 
-    def __init__(self, sandbox: LocalSandbox, limits: Limits, batch_size: int = 0) -> None:
+    def __init__(self, sandbox: SandboxFront, limits: Limits, batch_size: int = 0) -> None:
         self.sandbox = sandbox
         self.limits = limits
         self.batch_size = batch_size or 32 * sandbox.workers

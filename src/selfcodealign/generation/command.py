@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from selfcodealign.backends import SamplingParams, create_backend
+from selfcodealign.backends import SamplingParams
 from selfcodealign.backends.base import LLMBackend
 from selfcodealign.config import Config
+from selfcodealign.executor import llm_backend
 from selfcodealign.generation.base import LLMStage, item_rng
 from selfcodealign.generation.cache import CachedBackend
 from selfcodealign.generation.stages import STOPS, Concepts, Instructions, Responses
@@ -74,7 +75,7 @@ def generate(config: Config, name: str, input_path: str | None = None,
     target = open_target(config, name, output_path, force=force,
                          extra_settings={"prompts.template": template_hash()})
     owned = backend is None  # made here, so closed here
-    model: Any = create_backend(config.backend, config.run.seed) if owned else backend
+    model: Any = llm_backend(config) if owned else backend
     backend = model
     if config.run.llm_cache:
         if target.output is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from selfcodealign.backends import create_backend
 from selfcodealign.config import Config
+from selfcodealign.executor import llm_backend
 from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.runner import run_stage
 from selfcodealign.seeds.judge import DocstringJudge
@@ -29,7 +29,7 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     judge = None
     if cfg.judge:
         if config.backend.model or config.backend.name == "fake":
-            judge = DocstringJudge(create_backend(config.backend, config.run.seed),
+            judge = DocstringJudge(llm_backend(config),
                                    config.run.seed)
         else:
             log.warning("seeds.judge is on but no backend model is configured; skipping the "

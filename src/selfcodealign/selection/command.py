@@ -17,7 +17,7 @@ import orjson
 
 from selfcodealign.config import STAGES, Config
 from selfcodealign.execution.command import limits_from
-from selfcodealign.execution.sandbox import LocalSandbox
+from selfcodealign.executor import sandbox as make_sandbox
 from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.progress import Progress
 from selfcodealign.runner import Rec
@@ -59,10 +59,8 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
     decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
                       if cfg.benchmarks else None)
     limits = limits_from(config)
-    sandbox = (LocalSandbox(workers=config.execute.workers, limits=limits,
-                            base_uid=config.execute.base_uid,
-                            preload=tuple(config.execute.preload)) if cfg.check_tests else None)
-    selector = Selector(cfg, config.run.seed, decontaminator=decontaminator, sandbox=sandbox,
+    box = (make_sandbox(config, limits) if cfg.check_tests else None)
+    selector = Selector(cfg, config.run.seed, decontaminator=decontaminator, sandbox=box,
                         limits=limits, workdir=writer.directory)
     try:
         selector.first_pass(inputs(), writer)
@@ -77,8 +75,8 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
         raise
     finally:
         selector.close()
-        if sandbox is not None:
-            sandbox.close()
+        if box is not None:
+            box.close()
     hits = selector.hits
     published = target.finish(stats)
     kept = read_jsonl(folder / "selected.jsonl") if output_dir else store.read("select")

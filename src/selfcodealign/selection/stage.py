@@ -30,7 +30,7 @@ from typing import Any
 
 from selfcodealign.config.schema import SelectConfig
 from selfcodealign.execution.base import Limits, Program
-from selfcodealign.execution.sandbox import LocalSandbox
+from selfcodealign.execution.sandbox import SandboxFront
 from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.overlap.minhash import Deduper
 from selfcodealign.runner import Rec
@@ -59,7 +59,7 @@ def _squash(text: str) -> str:
 
 class Selector:
     def __init__(self, cfg: SelectConfig, seed: int, *, decontaminator: Decontaminator | None,
-                 sandbox: LocalSandbox | None, limits: Limits, workdir: Path) -> None:
+                 sandbox: SandboxFront | None, limits: Limits, workdir: Path) -> None:
         self.cfg, self.seed = cfg, seed
         self.decontaminator, self.sandbox, self.limits = decontaminator, sandbox, limits
         self.passing: Counter[str] = Counter()

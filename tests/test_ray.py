@@ -1,0 +1,111 @@
+"""The Ray executor on a local Ray instance (2 CPUs): same records as the local executor, and
+killing an actor mid-stage loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from selfcodealign.backends.base import SamplingParams
+from selfcodealign.config import load_config
+from selfcodealign.config.schema import ExecutorConfig
+from selfcodealign.execution.base import Limits, Program, Status
+from selfcodealign.pipeline import run_pipeline
+from selfcodealign.store import iter_records
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    from selfcodealign.distributed import connect
+
+    yield connect(ExecutorConfig(name="ray", num_cpus=2))
+    ray.shutdown()
+
+
+def _records(run_dir: Path, stage: str) -> list[bytes]:
+    out = []
+    for record in iter_records(run_dir / stage):
+        execution = record.get("execution")
+        if isinstance(execution, dict):  # timings and cache hits differ from run to run
+            execution.pop("duration_s", None)
+            execution.pop("cached", None)
+        out.append(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+    return sorted(out)
+
+
+def test_the_pipeline_on_ray_equals_the_local_one(cluster: Any, tmp_path: Path,
+                                                  benchmark_dir: Path) -> None:
+    common = [f"run.root={tmp_path}", "backend.name=fake", "seeds.typecheck=false",
+              f"seeds.benchmark_dir={benchmark_dir}", f"select.benchmark_dir={benchmark_dir}"]
+    local = load_config(None, [*common, "run.name=local"])
+    on_ray = load_config(None, [*common, "run.name=ray", "executor.name=ray",
+                                "executor.engines=2", "executor.sandbox_actors=2",
+                                "executor.sandbox_workers=1"])
+    assert run_pipeline(local, limit=40).complete
+    result = run_pipeline(on_ray, limit=40)
+    assert result.complete
+    for stage in ("concepts", "instructions", "responses", "execute", "select"):
+        ours, theirs = _records(tmp_path / "ray", stage), _records(tmp_path / "local", stage)
+        assert ours == theirs and ours, stage
+    manifest = orjson.loads((tmp_path / "ray" / "manifest.json").read_bytes())
+    sandbox = manifest["stages"]["execute"]["info"]["sandbox"]
+    assert sandbox["executor"] == "ray" and sandbox["actors"] == 2 and sandbox["workers"] == 2
+
+
+def _programs(count: int) -> list[tuple[Program, Status]]:
+    out = []
+    for i in range(count):
+        good = i % 4 != 0
+        code = f"def f(x):\n    return x + {1 if good else 2}\n"
+        tests = f"import time\ntime.sleep(0.01)\nassert f({i}) == {i + 1}\n"
+        out.append((Program(code, tests), Status.PASSED if good else Status.FAILED))
+    return out
+
+
+def test_killing_a_sandbox_actor_loses_nothing(cluster: Any) -> None:
+    from selfcodealign.distributed.sandbox import RaySandbox
+
+    cfg = ExecutorConfig(name="ray", sandbox_actors=2, sandbox_workers=1, restart_wait_s=60)
+    jobs = _programs(240)
+    with RaySandbox(cfg, Limits(timeout_s=10)) as box:
+        victim = box.actor_pids()[0]
+        killer = threading.Timer(0.6, os.kill, (victim, signal.SIGKILL))
+        killer.start()
+        results = list(box.run_many([p for p, _ in jobs]))
+        killer.join()
+        assert victim not in box.actor_pids()  # it was really killed, and restarted
+    assert [r.status for r in results] == [s for _, s in jobs]
+
+
+def test_killing_an_engine_loses_nothing(cluster: Any, tmp_path: Path) -> None:
+    from selfcodealign.distributed.backend import RayBackend
+
+    script = tmp_path / "fake.yaml"
+    script.write_text(r"rules: [{match: 'p(?P<x>\d+)', text: 'answer {g:x}'}]"
+                      "\ndelay_s: 0.02\n")
+    config = load_config(None, ["backend.name=fake", f"backend.script={script}",
+                                "executor.name=ray", "executor.engines=2"])
+    backend = RayBackend(config)
+    try:
+        victim = backend.engine_pids()[1]
+        prompts = [f"p{i}" for i in range(100)]
+        killer = threading.Timer(0.5, os.kill, (victim, signal.SIGKILL))
+        killer.start()
+        started = time.monotonic()
+        answers = backend.generate(prompts, SamplingParams(temperature=0.0))
+        killer.join()
+        assert time.monotonic() - started > 0.5, "the batch ended before the kill"
+        assert [a[0].text for a in answers] == [f"answer {i}" for i in range(100)]
+        assert victim not in backend.engine_pids()
+    finally:
+        backend.close()
