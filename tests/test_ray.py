@@ -54,7 +54,9 @@ def test_the_pipeline_on_ray_equals_the_local_one(cluster: Any, tmp_path: Path,
     assert run_pipeline(local, limit=40).complete
     result = run_pipeline(on_ray, limit=40)
     assert result.complete
-    for stage in ("concepts", "instructions", "responses", "execute", "select"):
+    seeds = [orjson.loads(r) for r in _records(tmp_path / "ray", "seeds")]
+    assert len(seeds) >= 10  # the Ray tasks found the same seeds as the local miner
+    for stage in ("seeds", "concepts", "instructions", "responses", "execute", "select"):
         ours, theirs = _records(tmp_path / "ray", stage), _records(tmp_path / "local", stage)
         assert ours == theirs and ours, stage
     manifest = orjson.loads((tmp_path / "ray" / "manifest.json").read_bytes())

@@ -35,7 +35,13 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
             log.warning("seeds.judge is on but no backend model is configured; skipping the "
                         "docstring judge")
     target = open_target(config, "seeds", output_path, force=force)
-    miner = SeedMiner(cfg, decontaminator=decontaminator, typechecker=typechecker, judge=judge)
+    preparer = None
+    if config.executor.name == "ray":
+        from selfcodealign.distributed.seeds import RayPreparer
+
+        preparer = RayPreparer(config, decontaminator)
+    miner = SeedMiner(cfg, decontaminator=decontaminator, typechecker=typechecker, judge=judge,
+                      preparer=preparer)
     directory = target.writer.directory
     restored = 0
     if target.writer.stats.inputs_done:  # resuming: the dedup index must know earlier seeds

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from selfcodealign.config.schema import SeedsConfig
-from selfcodealign.overlap.decontam import Decontaminator
+from selfcodealign.overlap.decontam import Decontaminator, Hit
 from selfcodealign.overlap.minhash import Deduper
 from selfcodealign.records import make_id
 from selfcodealign.runner import Outcome, Rec, Stage
@@ -72,15 +72,76 @@ class _Candidate:
         return record
 
 
+@dataclass
+class Prepared:
+    """What the parallel part of the stage made of a batch of files (picklable, no file
+    bytes): drops by file, candidates in input order with their contamination hit and
+    normalised-source digest, and, when computed there, their MinHash sketches."""
+
+    drops: dict[str, list[tuple[Rec, str]]]
+    candidates: list[_Candidate]
+    hits: list[Hit | None]
+    digests: list[str]
+    sketches: list[tuple[Any, list[int]]] | None
+
+
+def _extract(record: Rec, cfg: SeedsConfig, words: re.Pattern[str] | None,
+             drops: list[tuple[Rec, str]]) -> list[_Candidate]:
+    item: SourceFile = record["file"]
+    header = {"id": item.id, "origin": item.origin, "path": item.path, "repo": item.repo}
+    text, reason = decode(item.data, int(cfg.max_file_mb * 1024 * 1024))
+    if text is None:
+        drops.append((header, reason or "unreadable"))
+        return []
+    try:
+        functions = extract(text, methods=cfg.include_methods)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        drops.append(({**header, "detail": str(exc)[:200]}, "unparsable_file"))
+        return []
+    if not functions:
+        drops.append((header, "no_functions"))
+    found = []
+    light = replace(item, data=b"")  # candidates travel without the file's bytes
+    for fn in functions:
+        candidate = _Candidate(light, fn, make_id(item.id, fn.qualname, fn.lineno))
+        why, detail = check(fn, max_lines=cfg.max_lines, min_args=cfg.min_args,
+                            banned_words=words, banned_imports=set(cfg.banned_imports),
+                            infer_imports=cfg.infer_imports)
+        if why is None:
+            found.append(candidate)
+        else:
+            drops.append((candidate.drop(detail), why))
+    return found
+
+
+def prepare(batch: list[Rec], cfg: SeedsConfig, decontaminator: Decontaminator | None,
+            deduper: Deduper | None) -> Prepared:
+    """The per-file part of the stage, independent of every other batch: decode, parse,
+    extract, filter, decontaminate, hash; with `deduper`, also the MinHash sketches. Runs
+    here, or in Ray tasks over shards of the batch (distributed/seeds.py)."""
+    words = banned_word_pattern(cfg.banned_words)
+    drops: dict[str, list[tuple[Rec, str]]] = {}
+    candidates: list[_Candidate] = []
+    for record in batch:
+        candidates += _extract(record, cfg, words, drops.setdefault(record["id"], []))
+    hits: list[Hit | None] = (list(decontaminator.check_many([c.fn.code for c in candidates]))
+                              if decontaminator else [None] * len(candidates))
+    digests = [source_hash(c.fn.source) for c in candidates]
+    sketches = deduper.sketches([c.fn.source for c in candidates]) \
+        if deduper is not None and candidates else ([] if deduper is not None else None)
+    return Prepared({k: v for k, v in drops.items() if v}, candidates, hits, digests, sketches)
+
+
 class SeedMiner(Stage):
     name: ClassVar[str] = "seeds"
 
     def __init__(self, cfg: SeedsConfig, *, decontaminator: Decontaminator | None,
-                 typechecker: TypeChecker | None, judge: DocstringJudge | None = None) -> None:
+                 typechecker: TypeChecker | None, judge: DocstringJudge | None = None,
+                 preparer: Callable[[list[Rec]], Prepared] | None = None) -> None:
+        """`preparer` runs `prepare` elsewhere (on Ray); by default it runs here."""
         self.cfg = cfg
         self.batch_size = cfg.batch_files
-        self.words = banned_word_pattern(cfg.banned_words)
-        self.banned_imports = set(cfg.banned_imports)
+        self.preparer = preparer
         self.decontaminator = decontaminator
         self.typechecker = typechecker
         self.judge = judge
@@ -106,43 +167,23 @@ class SeedMiner(Stage):
         self.deduper.add(keys, texts)
         return len(keys)
 
-    def _extract(self, record: Rec, outcome: Outcome) -> list[_Candidate]:
-        item: SourceFile = record["file"]
-        header = {"id": item.id, "origin": item.origin, "path": item.path, "repo": item.repo}
-        text, reason = decode(item.data, int(self.cfg.max_file_mb * 1024 * 1024))
-        if text is None:
-            outcome.dropped.append((header, reason or "unreadable"))
-            return []
-        try:
-            functions = extract(text, methods=self.cfg.include_methods)
-        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            outcome.dropped.append(({**header, "detail": str(exc)[:200]}, "unparsable_file"))
-            return []
-        if not functions:
-            outcome.dropped.append((header, "no_functions"))
-        found = []
-        for fn in functions:
-            candidate = _Candidate(item, fn, make_id(item.id, fn.qualname, fn.lineno))
-            why, detail = check(fn, max_lines=self.cfg.max_lines, min_args=self.cfg.min_args,
-                                banned_words=self.words, banned_imports=self.banned_imports,
-                                infer_imports=self.cfg.infer_imports)
-            if why is None:
-                found.append(candidate)
-            else:
-                outcome.dropped.append((candidate.drop(detail), why))
-        return found
-
     def process(self, batch: list[Rec]) -> list[Outcome]:
+        prepared = self.preparer(batch) if self.preparer is not None else \
+            prepare(batch, self.cfg, self.decontaminator, None)
+        return self.decide(batch, prepared)
+
+    def decide(self, batch: list[Rec], prepared: Prepared) -> list[Outcome]:
+        """The order-dependent part, in input order: exact and near dedup against everything
+        kept so far, then the type check and the judge."""
         outcomes = {record["id"]: Outcome(record["id"]) for record in batch}
-        candidates = []
-        for record in batch:
-            candidates += self._extract(record, outcomes[record["id"]])
-        survivors, seen = [], set()
-        hits = (self.decontaminator.check_many([c.fn.code for c in candidates])
-                if self.decontaminator else [None] * len(candidates))
-        for c, hit in zip(candidates, hits, strict=True):
+        for file_id, drops in prepared.drops.items():
+            outcomes[file_id].dropped.extend(drops)
+        survivors: list[_Candidate] = []
+        sketches: list[tuple[Any, list[int]]] = []
+        seen: set[str] = set()
+        for index, (c, hit, digest) in enumerate(zip(prepared.candidates, prepared.hits,
+                                                     prepared.digests, strict=True)):
             out = outcomes[c.file.id]
-            digest = source_hash(c.fn.source)
             if hit is not None:
                 out.dropped.append((c.drop(hit.describe()), "benchmark_contamination"))
                 key = f"contamination.{hit.task_id.split('/')[0]}"
@@ -152,10 +193,15 @@ class SeedMiner(Stage):
             else:
                 seen.add(digest)
                 survivors.append(c)
-        matches = self.deduper.check([c.id for c in survivors], [c.fn.source for c in survivors])
+                if prepared.sketches is not None:
+                    sketches.append(prepared.sketches[index])
+        if prepared.sketches is None and survivors:  # computed here, for the survivors only
+            sketches = self.deduper.sketches([c.fn.source for c in survivors])
         unique = []
-        for c, match in zip(survivors, matches, strict=True):
+        for c, sketch in zip(survivors, sketches, strict=True):
+            match = self.deduper.match(sketch)
             if match is None:
+                self.deduper.insert(c.id, sketch)
                 self.exact.add(source_hash(c.fn.source))  # the index holds unique ones only
                 unique.append(c)
             else:
