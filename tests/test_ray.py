@@ -111,3 +111,28 @@ def test_killing_an_engine_loses_nothing(cluster: Any, tmp_path: Path) -> None:
         assert victim not in backend.engine_pids()
     finally:
         backend.close()
+
+
+def test_the_band_sharded_index_finds_what_the_local_one_does(cluster: Any) -> None:
+    from selfcodealign.distributed.lsh import ShardedDeduper
+    from selfcodealign.overlap.minhash import Deduper
+
+    words = [f"w{i}" for i in range(400)]
+    texts = []
+    for i in range(300):  # families of near-copies, and exact repeats, across batches
+        base = " ".join(words[(i % 37) * 7:(i % 37) * 7 + 60])
+        texts.append(base if i % 3 else base + f" extra{i} more{i}")
+    keys = [f"d{i}" for i in range(len(texts))]
+    local = Deduper(0.7, 128, 5)
+    sharded = ShardedDeduper(cluster, 0.7, 128, 5, shards=3)
+    try:
+        sharded.add(keys[:40], texts[:40])  # the resume path
+        local.add(keys[:40], texts[:40])
+        for start in range(40, len(texts), 64):
+            chunk_keys, chunk = keys[start:start + 64], texts[start:start + 64]
+            expected = local.check(chunk_keys, chunk)
+            got = sharded.check_sketches(chunk_keys, sharded.sketches(chunk))
+            assert got == expected
+        assert sharded.count == len(local.keys) and 0 < sharded.count < len(texts)
+    finally:
+        sharded.close()

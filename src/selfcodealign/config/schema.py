@@ -399,6 +399,10 @@ class ExecutorConfig(Section):
         0, "Zygote workers per sandbox actor (0: the CPUs of its node).", affects_output=False,
         ge=0,
     )
+    lsh_shards: int = setting(
+        0, "Actors holding the seeds' near-dedup index, sharded by band (0: one per node).",
+        affects_output=False, ge=0,
+    )
     max_restarts: int = setting(
         5, "Restarts of a failed actor before its work goes to the others.",
         affects_output=False, ge=0,

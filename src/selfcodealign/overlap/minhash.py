@@ -250,6 +250,17 @@ class Deduper:
             seen.add(index)
         return None
 
+    def check_sketches(self, keys: Sequence[str], sketches: Sequence[tuple[Any, list[int]]]
+                       ) -> list[str | None]:
+        """`check` on sketches computed elsewhere (in parallel, on Ray)."""
+        results: list[str | None] = []
+        for key, sketch in zip(keys, sketches, strict=True):
+            match = self.match(sketch)
+            results.append(match)
+            if match is None:
+                self.insert(key, sketch)
+        return results
+
     def insert(self, key: str, sketch: tuple[Any, list[int]]) -> None:
         sig, bands = sketch
         self._insert(key, sig, bands, clean=False)

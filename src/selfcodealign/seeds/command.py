@@ -29,19 +29,22 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     judge = None
     if cfg.judge:
         if config.backend.model or config.backend.name == "fake":
-            judge = DocstringJudge(llm_backend(config),
-                                   config.run.seed)
+            judge = DocstringJudge(llm_backend(config), config.run.seed)
         else:
             log.warning("seeds.judge is on but no backend model is configured; skipping the "
                         "docstring judge")
     target = open_target(config, "seeds", output_path, force=force)
-    preparer = None
+    preparer = deduper = None
     if config.executor.name == "ray":
+        from selfcodealign.distributed.lsh import ShardedDeduper
         from selfcodealign.distributed.seeds import RayPreparer
 
         preparer = RayPreparer(config, decontaminator)
+        deduper = ShardedDeduper(preparer.ray, cfg.dedup_threshold, cfg.minhash_perms,
+                                 cfg.shingle_size, config.executor.lsh_shards or
+                                 len(preparer.ray.nodes()))
     miner = SeedMiner(cfg, decontaminator=decontaminator, typechecker=typechecker, judge=judge,
-                      preparer=preparer)
+                      preparer=preparer, deduper=deduper)
     directory = target.writer.directory
     restored = 0
     if target.writer.stats.inputs_done:  # resuming: the dedup index must know earlier seeds
@@ -53,6 +56,9 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     except BaseException:
         target.fail()
         raise
+    finally:
+        if deduper is not None:
+            deduper.close()
     return {"kept": stats.kept, "dropped": dict(stats.dropped), "files": stats.inputs_done,
             "complete": stats.complete, "elapsed_s": stats.elapsed_s, "restored": restored,
             "metrics": dict(stats.metrics), **target.finish(stats)}

@@ -137,8 +137,10 @@ class SeedMiner(Stage):
 
     def __init__(self, cfg: SeedsConfig, *, decontaminator: Decontaminator | None,
                  typechecker: TypeChecker | None, judge: DocstringJudge | None = None,
-                 preparer: Callable[[list[Rec]], Prepared] | None = None) -> None:
-        """`preparer` runs `prepare` elsewhere (on Ray); by default it runs here."""
+                 preparer: Callable[[list[Rec]], Prepared] | None = None,
+                 deduper: Any = None) -> None:
+        """`preparer` runs `prepare` elsewhere (on Ray), `deduper` replaces the in-process
+        near-dedup index (a ShardedDeduper on Ray); by default both are local."""
         self.cfg = cfg
         self.batch_size = cfg.batch_files
         self.preparer = preparer
@@ -146,7 +148,8 @@ class SeedMiner(Stage):
         self.typechecker = typechecker
         self.judge = judge
         self.exact: set[str] = set()
-        self.deduper = Deduper(cfg.dedup_threshold, cfg.minhash_perms, cfg.shingle_size)
+        self.deduper = deduper if deduper is not None else \
+            Deduper(cfg.dedup_threshold, cfg.minhash_perms, cfg.shingle_size)
         self._stats = StageStats()
 
     def begin(self, stats: StageStats) -> None:
@@ -198,10 +201,9 @@ class SeedMiner(Stage):
         if prepared.sketches is None and survivors:  # computed here, for the survivors only
             sketches = self.deduper.sketches([c.fn.source for c in survivors])
         unique = []
-        for c, sketch in zip(survivors, sketches, strict=True):
-            match = self.deduper.match(sketch)
+        matches = self.deduper.check_sketches([c.id for c in survivors], sketches)
+        for c, match in zip(survivors, matches, strict=True):
             if match is None:
-                self.deduper.insert(c.id, sketch)
                 self.exact.add(source_hash(c.fn.source))  # the index holds unique ones only
                 unique.append(c)
             else:
