@@ -10,6 +10,7 @@ one global index, so the seeds are the ones the local executor keeps.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from selfcodealign.config import Config
@@ -53,3 +54,31 @@ class RayPreparer:
             assert part.sketches is not None and merged.sketches is not None
             merged.sketches += part.sketches
         return merged
+
+
+def _typecheck_shard(snippets: dict[str, str], batch_size: int) -> tuple[dict[str, list[str]],
+                                                                          int]:
+    from selfcodealign.seeds.typecheck import TypeChecker
+
+    checker = TypeChecker(batch_size=batch_size)
+    return checker.check(snippets), checker.calls
+
+
+class RayTypeChecker:
+    """The seeds' type check (basedpyright) as Ray tasks, one shard of snippets per CPU."""
+
+    def __init__(self, preparer: RayPreparer, batch_size: int) -> None:
+        self.ray, self.shards, self.batch_size = preparer.ray, preparer.shards, batch_size
+        self.task = self.ray.remote(_typecheck_shard).options(num_cpus=1, max_retries=3)
+        self.calls = 0
+
+    def check(self, snippets: Mapping[str, str]) -> dict[str, list[str]]:
+        items = list(snippets.items())
+        size = max(1, -(-len(items) // self.shards))
+        errors: dict[str, list[str]] = {}
+        for found, calls in self.ray.get([
+                self.task.remote(dict(items[start:start + size]), self.batch_size)
+                for start in range(0, len(items), size)]):
+            errors.update(found)
+            self.calls += calls
+        return errors

@@ -11,7 +11,7 @@ from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.runner import run_stage
 from selfcodealign.seeds.judge import DocstringJudge
 from selfcodealign.seeds.stage import SeedMiner, file_records
-from selfcodealign.seeds.typecheck import TypeChecker
+from selfcodealign.seeds.typecheck import SnippetChecker, TypeChecker
 from selfcodealign.stageio import open_target
 from selfcodealign.store import iter_records
 
@@ -25,7 +25,8 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     benchmark_dir = str(cfg.benchmark_dir) if cfg.benchmark_dir else None
     decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
                       if cfg.decontaminate and cfg.benchmarks else None)
-    typechecker = TypeChecker(batch_size=cfg.typecheck_batch) if cfg.typecheck else None
+    typechecker: SnippetChecker | None = (TypeChecker(batch_size=cfg.typecheck_batch)
+                                          if cfg.typecheck else None)
     judge = None
     if cfg.judge:
         if config.backend.model or config.backend.name == "fake":
@@ -37,9 +38,11 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     preparer = deduper = None
     if config.executor.name == "ray":
         from selfcodealign.distributed.lsh import ShardedDeduper
-        from selfcodealign.distributed.seeds import RayPreparer
+        from selfcodealign.distributed.seeds import RayPreparer, RayTypeChecker
 
         preparer = RayPreparer(config, decontaminator)
+        if typechecker is not None:
+            typechecker = RayTypeChecker(preparer, cfg.typecheck_batch)
         deduper = ShardedDeduper(preparer.ray, cfg.dedup_threshold, cfg.minhash_perms,
                                  cfg.shingle_size, config.executor.lsh_shards or
                                  len(preparer.ray.nodes()))

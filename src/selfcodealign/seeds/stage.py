@@ -26,7 +26,7 @@ from selfcodealign.seeds.corpus import SourceFile, decode, open_corpus
 from selfcodealign.seeds.extract import Function, extract
 from selfcodealign.seeds.filters import banned_word_pattern, check
 from selfcodealign.seeds.judge import DocstringJudge
-from selfcodealign.seeds.typecheck import TypeChecker
+from selfcodealign.seeds.typecheck import SnippetChecker
 from selfcodealign.store.stage import StageStats
 
 _SPACE = re.compile(r"\s+")
@@ -136,7 +136,7 @@ class SeedMiner(Stage):
     name: ClassVar[str] = "seeds"
 
     def __init__(self, cfg: SeedsConfig, *, decontaminator: Decontaminator | None,
-                 typechecker: TypeChecker | None, judge: DocstringJudge | None = None,
+                 typechecker: SnippetChecker | None, judge: DocstringJudge | None = None,
                  preparer: Callable[[list[Rec]], Prepared] | None = None,
                  deduper: Any = None) -> None:
         """`preparer` runs `prepare` elsewhere (on Ray), `deduper` replaces the in-process

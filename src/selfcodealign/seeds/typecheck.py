@@ -16,11 +16,20 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from selfcodealign.errors import MissingExtraError
 from selfcodealign.extras import available, install_hint
 
 CRASHED = "typecheck_failed"
+
+
+class SnippetChecker(Protocol):
+    """What the seeds stage needs of a type checker (local, or RayTypeChecker)."""
+
+    calls: int
+
+    def check(self, snippets: Mapping[str, str]) -> dict[str, list[str]]: ...
 
 
 class TypeChecker:
