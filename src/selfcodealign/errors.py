@@ -37,12 +37,6 @@ class BackendError(SelfCodeAlignError):
     """An inference backend failed (server errors after retries, a model that will not load)."""
 
 
-class NotBuiltError(SelfCodeAlignError):
-    """A command exists in the CLI but its stage is not implemented in this version."""
-
-    exit_code = 2
-
-
 class IncompleteError(SelfCodeAlignError):
     """A run stopped at a stage that could not finish this time (a rerun continues it)."""
 
