@@ -258,6 +258,28 @@ def test_large_outputs_cross_as_digests(box: LocalSandbox) -> None:
     assert large != [(i, str(i)) for i in range(1_999_999)]
 
 
+def test_numeric_sequences_travel_packed_and_exact() -> None:
+    cases: list[object] = [
+        [float(i) / 3 for i in range(50)] + [math.inf, -math.inf, -0.0],
+        tuple(range(-20, 20)), [1, 3, 2.0, 8.0] * 5 + [2**62, -(2**63)],
+        [2**63, *range(10)],  # past int64: item by item
+        [True, False] * 6, [1, 2.5, "x"] * 4, list(range(5)),
+    ]
+    for value in cases:
+        encoded = typed.encode_output(value)
+        back = typed.decode(json.loads(json.dumps(encoded)))
+        assert back == value and type(back) is type(value)
+        assert [type(v) for v in back] == [type(v) for v in value]  # type: ignore[attr-defined]
+    nan = typed.decode(typed.encode_output([math.nan] * 10))
+    assert all(math.isnan(v) for v in nan)
+    assert math.copysign(1.0, typed.decode(typed.encode_output([-0.0] * 9))[0]) == -1.0
+    assert typed.encode_output([1.5] * 20)[0] == "V"  # packed, not 20 tagged items
+    for broken in (["V", "l", "d", "not base64!"], ["V", "l", "m", "AQ==", "", ""],
+                   ["V", "x", "d", ""], ["V", "l", "q"]):
+        with pytest.raises(ValueError):
+            typed.decode(broken)
+
+
 def test_prompts_and_code_extraction(benchmark_dir: Path) -> None:
     he = load_dataset("humaneval", benchmark_dir).problems["HumanEval/0"]
     text = instruction("humaneval", he)

@@ -50,7 +50,7 @@ log = logging.getLogger("selfcodealign.evaluation")
 PASS, FAIL, TIMEOUT = "pass", "fail", "timeout"
 MIN_TIME_LIMIT, TIME_LIMIT_FACTOR = 1.0, 4.0
 REFERENCE_INPUT_LIMIT_S = 60.0  # per input, for the canonical solutions
-EXPECTED_VERSION = "2"
+EXPECTED_VERSION = "3"  # 3: numeric sequences packed
 VERDICT_MAX = 1 << 28  # some tasks return long strings for every one of many inputs
 
 
@@ -207,6 +207,12 @@ def _plain(data: Any) -> bool:
         return "nan" not in str(data[1]) and "nan" not in str(data[2])
     if tag == "?":
         return False
+    if tag == "V":  # a packed numeric sequence: plain unless it holds a NaN
+        try:
+            values = typed.decode(data)
+        except ValueError:
+            return False
+        return not any(isinstance(v, float) and math.isnan(v) for v in values)
     if tag in ("l", "t", "S", "F"):
         return all(map(_plain, data[1]))
     if tag == "d":
