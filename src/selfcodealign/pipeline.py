@@ -312,8 +312,9 @@ def _evaluate(config: Config, store: RunStore, stage: StageRun, result: Pipeline
         stage.action, stage.complete, stage.note = "skipped", True, "scored"
     else:
         cfg = evaluated_model(config, store)
-        for benchmark in todo:
-            evaluate(cfg, benchmark)
+        cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(
+            update={"benchmarks": todo})})
+        evaluate(cfg)  # one model load and one sandbox for all of them
         stage.action, stage.complete = "ran", True
     scores = store.manifest().get("evaluation", {})
     result.evaluation = scores
