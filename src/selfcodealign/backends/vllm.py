@@ -20,12 +20,17 @@ class VLLMBackend:
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
                  tensor_parallel_size: int = 1, data_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, executor_backend: str | None = None) -> None:
+        """`executor_backend`: vLLM's `distributed_executor_backend` for tensor parallelism
+        (`mp` inside a Ray actor that holds the GPUs: a nested Ray placement group would wait
+        forever for GPUs the actor already has)."""
         self.vllm = require("vllm", extra="vllm", feature="the vllm backend")
         self.model = model
         extra: dict[str, Any] = {}
         if data_parallel_size > 1:  # only passed when asked: older vLLM versions lack it
             extra["data_parallel_size"] = data_parallel_size
+        if executor_backend is not None and tensor_parallel_size > 1:
+            extra["distributed_executor_backend"] = executor_backend
         self.engine = self.vllm.LLM(
             model=model, revision=revision, dtype=dtype,
             tensor_parallel_size=tensor_parallel_size,

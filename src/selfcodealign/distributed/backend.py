@@ -33,7 +33,19 @@ class EngineActor:
         from selfcodealign.backends import create_backend
         from selfcodealign.config.schema import BackendConfig
 
-        self.backend = create_backend(BackendConfig(**backend_config), seed)
+        config = BackendConfig(**backend_config)
+        self.backend: Any
+        if config.name == "vllm" and config.model:
+            from selfcodealign.backends.vllm import VLLMBackend
+
+            # the actor holds tensor_parallel_size GPUs; vLLM's workers are its subprocesses
+            self.backend = VLLMBackend(
+                config.model, revision=config.revision, dtype=config.dtype,
+                tensor_parallel_size=config.tensor_parallel_size,
+                gpu_memory_utilization=config.gpu_memory_utilization,
+                max_model_len=config.max_model_len, seed=seed, executor_backend="mp")
+        else:
+            self.backend = create_backend(config, seed)
 
     def generate(self, prompts: list[str], params: SamplingParams,
                  seeds: list[int] | None) -> list[list[Completion]]:
