@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from selfcodealign.backends.base import Completion, SamplingParams
+from selfcodealign.backends.base import Completion, LLMBackend, SamplingParams
 from selfcodealign.config import Config
 from selfcodealign.distributed.cluster import connect
 from selfcodealign.errors import BackendError
@@ -34,7 +34,7 @@ class EngineActor:
         from selfcodealign.config.schema import BackendConfig
 
         config = BackendConfig(**backend_config)
-        self.backend: Any
+        self.backend: LLMBackend
         if config.name == "vllm" and config.model:
             from selfcodealign.backends.vllm import VLLMBackend
 
