@@ -151,3 +151,46 @@ def test_the_type_check_on_ray_agrees(cluster: Any) -> None:
     assert on_ray.check(snippets) == expected
     assert sorted(k for k, v in expected.items() if v) == ["s0", "s2", "s4"]
     assert on_ray.calls >= 2  # one call per shard at least
+
+
+def test_selection_on_ray_equals_the_local_one(cluster: Any, tmp_path: Path,
+                                               benchmark_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from test_selection import crafted, distinct_code, distinct_instruction, run_select, sample
+
+    from selfcodealign.selection import stage as selection_stage
+
+    records = crafted(benchmark_dir) + [
+        sample(f"s{p}{i}", f"P{p}", distinct_instruction(p % 20) + (" Twice." if p >= 20 else ""),
+               distinct_code(p, i), f"assert f{p}() == {distinct_instruction(p)!r}")
+        for p in range(30) for i in range(2)]  # tasks 20..29 near-copy 0..9's instructions
+    common = ("select.check_tests=false", "executor.lsh_shards=2")
+    local = run_select(tmp_path, records, benchmark_dir, "local", *common)
+    on_ray = run_select(tmp_path, records, benchmark_dir, "ray", *common, "executor.name=ray")
+    assert local["dropped"] == on_ray["dropped"] and local["kept"] == on_ray["kept"]
+    assert on_ray["dropped"].get("near_duplicate_instruction", 0) >= 10
+
+    def rows(name: str) -> list[str]:
+        return sorted((tmp_path / name / "data.jsonl").read_text().splitlines())
+
+    assert rows("local") == rows("ray")
+    # an interrupted selection on Ray resumes from the sharded index rebuilt from its output
+    monkeypatch.setattr(selection_stage, "BATCH", 8)
+    original = selection_stage.Selector._finish
+    calls = {"n": 0}
+
+    def failing(self: Any, batch: Any, writer: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        original(self, batch, writer)
+
+    monkeypatch.setattr(selection_stage.Selector, "_finish", failing)
+    with pytest.raises(KeyboardInterrupt):
+        run_select(tmp_path, records, benchmark_dir, "resumed", *common, "executor.name=ray")
+    monkeypatch.setattr(selection_stage.Selector, "_finish", original)
+    run_select(tmp_path, records, benchmark_dir, "resumed", *common, "executor.name=ray")
+    assert [json.loads(r)["id"] for r in rows("resumed")] == \
+        [json.loads(r)["id"] for r in rows("local")]

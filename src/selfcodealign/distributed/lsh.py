@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from selfcodealign.errors import StoreError
-from selfcodealign.overlap.minhash import Deduper
+from selfcodealign.overlap.minhash import Deduper, check_batch
 
 Sketch = tuple[Any, list[int]]
 
@@ -83,41 +83,11 @@ class ShardedDeduper:
     def check_sketches(self, keys: Sequence[str], sketches: Sequence[Sketch]
                        ) -> list[str | None]:
         """For each document in order: an earlier near-duplicate's key, or None (indexed)."""
-        count = len(self.shards)
-        found = self._call([shard.lookup.remote([self._split(b, s) for _, b in sketches])
-                            for s, shard in enumerate(self.shards)])
-        # candidates[doc][band]: the indexed document band `band` of `doc` points to
-        candidates = [[found[b % count][doc][b // count] for b in range(self.bands)]
-                      for doc in range(len(sketches))]
-        wanted: list[set[int]] = [set() for _ in range(count)]
-        for row in candidates:
-            for index in row:
-                if index is not None:
-                    wanted[index % count].add(index)
-        known: dict[int, tuple[str, Any]] = {}
-        for part in self._call([shard.fetch.remote(sorted(wanted[s]))
-                                for s, shard in enumerate(self.shards)]):
-            known.update(part)
-        results: list[str | None] = []
-        batch_table: dict[int, int] = {}  # band key -> the first unique document of this batch
-        new: list[tuple[list[int], int]] = []
-        for key, (sig, bands), row in zip(keys, sketches, candidates, strict=True):
-            match, seen = None, set()
-            for band_key, indexed in zip(bands, row, strict=True):
-                index = indexed if indexed is not None else batch_table.get(band_key)
-                if index is None or index in seen:
-                    continue
-                other_key, other_sig = known[index]
-                if float((other_sig == sig).mean()) >= self.threshold:
-                    match = other_key
-                    break
-                seen.add(index)
-            results.append(match)
-            if match is None:
-                index = self._register(key, sig, bands, known, batch_table)
-                new.append((bands, index))
-        self._insert(new, known)
-        return results
+        return check_batch(self.batch(sketches), keys)
+
+    def batch(self, sketches: Sequence[Sketch]) -> _ShardedBatch:
+        """A view for deciding a batch in order (rounds 1 and 2 happen here, 3 at commit)."""
+        return _ShardedBatch(self, sketches)
 
     def _register(self, key: str, sig: Any, bands: list[int], known: dict[int, tuple[str, Any]],
                   batch_table: dict[int, int]) -> int:
@@ -149,3 +119,50 @@ class ShardedDeduper:
         for shard in self.shards:
             self.ray.kill(shard)
         self.shards = []
+
+
+class _ShardedBatch:
+    """One batch against the sharded index: candidates looked up and fetched up front, then
+    decided in order exactly as the local Deduper would, then inserted at `commit`."""
+
+    def __init__(self, owner: ShardedDeduper, sketches: Sequence[Sketch]) -> None:
+        self.owner, self.sketches = owner, sketches
+        count = len(owner.shards)
+        found = owner._call([shard.lookup.remote([owner._split(b, s) for _, b in sketches])
+                             for s, shard in enumerate(owner.shards)])
+        # candidates[doc][band]: the indexed document band `band` of `doc` points to
+        self.candidates = [[found[b % count][doc][b // count] for b in range(owner.bands)]
+                           for doc in range(len(sketches))]
+        wanted: list[set[int]] = [set() for _ in range(count)]
+        for row in self.candidates:
+            for index in row:
+                if index is not None:
+                    wanted[index % count].add(index)
+        self.known: dict[int, tuple[str, Any]] = {}
+        for part in owner._call([shard.fetch.remote(sorted(wanted[s]))
+                                 for s, shard in enumerate(owner.shards)]):
+            self.known.update(part)
+        self.table: dict[int, int] = {}  # band key -> the first registered document here
+        self.new: list[tuple[list[int], int]] = []
+
+    def match(self, i: int) -> str | None:
+        sig, bands = self.sketches[i]
+        seen: set[int] = set()
+        for band_key, indexed in zip(bands, self.candidates[i], strict=True):
+            index = indexed if indexed is not None else self.table.get(band_key)
+            if index is None or index in seen:
+                continue
+            other_key, other_sig = self.known[index]
+            if float((other_sig == sig).mean()) >= self.owner.threshold:
+                return other_key
+            seen.add(index)
+        return None
+
+    def register(self, i: int, key: str) -> None:
+        sig, bands = self.sketches[i]
+        index = self.owner._register(key, sig, bands, self.known, self.table)
+        self.new.append((bands, index))
+
+    def commit(self) -> None:
+        self.owner._insert(self.new, self.known)
+        self.new = []

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import repeat
-from typing import Any
+from typing import Any, Protocol
 
 from selfcodealign.extras import require
 
@@ -253,13 +253,13 @@ class Deduper:
     def check_sketches(self, keys: Sequence[str], sketches: Sequence[tuple[Any, list[int]]]
                        ) -> list[str | None]:
         """`check` on sketches computed elsewhere (in parallel, on Ray)."""
-        results: list[str | None] = []
-        for key, sketch in zip(keys, sketches, strict=True):
-            match = self.match(sketch)
-            results.append(match)
-            if match is None:
-                self.insert(key, sketch)
-        return results
+        return check_batch(self.batch(sketches), keys)
+
+    def batch(self, sketches: Sequence[tuple[Any, list[int]]]) -> DedupBatch:
+        """A view for deciding a batch in order: `match(i)`, `register(i, key)`, `commit()`
+        (the same interface as the Ray-sharded index, which needs the batch up front)."""
+        return _LocalBatch(self, sketches)
+
 
     def insert(self, key: str, sketch: tuple[Any, list[int]]) -> None:
         sig, bands = sketch
@@ -280,3 +280,40 @@ class Deduper:
         else:
             for band_key in bands:
                 self.table.setdefault(band_key, index)
+
+
+class DedupBatch(Protocol):
+    def match(self, i: int) -> str | None:
+        """An indexed or earlier-registered near-duplicate of document i, or None."""
+
+    def register(self, i: int, key: str) -> None:
+        """Index document i under `key` (later documents of the batch see it)."""
+
+    def commit(self) -> None:
+        """Make the batch's registrations permanent."""
+
+
+def check_batch(view: DedupBatch, keys: Sequence[str]) -> list[str | None]:
+    """For each document in order: its near-duplicate's key, or None (then registered)."""
+    results: list[str | None] = []
+    for i, key in enumerate(keys):
+        match = view.match(i)
+        results.append(match)
+        if match is None:
+            view.register(i, key)
+    view.commit()
+    return results
+
+
+class _LocalBatch:
+    def __init__(self, owner: Deduper, sketches: Sequence[tuple[Any, list[int]]]) -> None:
+        self.owner, self.sketches = owner, sketches
+
+    def match(self, i: int) -> str | None:
+        return self.owner.match(self.sketches[i])
+
+    def register(self, i: int, key: str) -> None:
+        self.owner.insert(key, self.sketches[i])
+
+    def commit(self) -> None:
+        pass

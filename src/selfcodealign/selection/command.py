@@ -60,8 +60,19 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
                       if cfg.benchmarks else None)
     limits = limits_from(config)
     box = (make_sandbox(config, limits) if cfg.check_tests else None)
+    make_index = None
+    if config.executor.name == "ray":  # the near-dedup indexes sharded by band over actors
+        from selfcodealign.distributed import connect
+        from selfcodealign.distributed.lsh import ShardedDeduper
+
+        ray = connect(config.executor)
+        shards = config.executor.lsh_shards or len(ray.nodes())
+
+        def make_index(threshold: float, perms: int, shingle: int) -> ShardedDeduper:
+            return ShardedDeduper(ray, threshold, perms, shingle, shards)
+
     selector = Selector(cfg, config.run.seed, decontaminator=decontaminator, sandbox=box,
-                        limits=limits, workdir=writer.directory)
+                        limits=limits, workdir=writer.directory, make_index=make_index)
     try:
         selector.first_pass(inputs(), writer)
         selector.restore(iter_records(writer.directory))

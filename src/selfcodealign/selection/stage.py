@@ -46,6 +46,7 @@ from selfcodealign.store.jsonl import INVALID
 from selfcodealign.store.stage import StageWriter
 
 BATCH = 256
+RESTORE_BATCH = 4096
 
 
 def instruction_of(record: Rec) -> str:
@@ -59,7 +60,10 @@ def _squash(text: str) -> str:
 
 class Selector:
     def __init__(self, cfg: SelectConfig, seed: int, *, decontaminator: Decontaminator | None,
-                 sandbox: SandboxFront | None, limits: Limits, workdir: Path) -> None:
+                 sandbox: SandboxFront | None, limits: Limits, workdir: Path,
+                 make_index: Callable[[float, int, int], Any] | None = None) -> None:
+        """`make_index(threshold, perms, shingle)` builds each near-dedup index (a Ray-sharded
+        one on Ray); by default the in-process Deduper."""
         self.cfg, self.seed = cfg, seed
         self.decontaminator, self.sandbox, self.limits = decontaminator, sandbox, limits
         self.passing: Counter[str] = Counter()
@@ -72,8 +76,8 @@ class Selector:
         self.contamination: Counter[str] = Counter()
         self.hits: list[dict[str, str]] = []
         args = (cfg.minhash_threshold, cfg.minhash_perms, cfg.shingle_size)
-        self.dedup = {"instruction": Deduper(*args), "response": Deduper(*args),
-                      "code": Deduper(*args)}
+        make = make_index or Deduper
+        self.dedup = {"instruction": make(*args), "response": make(*args), "code": make(*args)}
         self.siblings = sqlite3.connect(str(workdir / "siblings.sqlite"))
         self.siblings.execute("CREATE TABLE IF NOT EXISTS code (parent TEXT, id TEXT PRIMARY "
                               "KEY, code TEXT)")
@@ -112,16 +116,34 @@ class Selector:
 
     def restore(self, kept: Iterable[Rec]) -> None:
         """Rebuild the dedup state from samples kept by an earlier session."""
+        batch: list[Rec] = []
         for record in kept:
-            self._remember(record, self._sketches([record])[0])
+            batch.append(record)
+            if len(batch) >= RESTORE_BATCH:
+                self._restore(batch)
+                batch = []
+        self._restore(batch)
 
-    def _remember(self, record: Rec, sketches: dict[str, Any]) -> None:
+    def _restore(self, batch: list[Rec]) -> None:
+        if not batch:
+            return
+        views = self._views(self._sketches(batch))
+        for i, record in enumerate(batch):
+            self._remember(record, i, views)
+        for view in views.values():
+            view.commit()
+
+    def _views(self, sketches: list[dict[str, Any]]) -> dict[str, Any]:
+        return {name: index.batch([s[name] for s in sketches])
+                for name, index in self.dedup.items()}
+
+    def _remember(self, record: Rec, i: int, views: dict[str, Any]) -> None:
         self.seen_instructions.add(_squash(str(record.get("original_instruction",
                                                           record["instruction"]))))
         self.seen_responses.add(_squash(str(record["response"])))
         self.seen_names.add(defined_names(code_of(str(record["response"]))))
-        for name, deduper in self.dedup.items():
-            deduper.insert(record["id"], sketches[name])
+        for view in views.values():
+            view.register(i, record["id"])
 
     def _sketches(self, batch: list[Rec]) -> list[dict[str, Any]]:
         texts = {"instruction": [str(r.get("original_instruction", r["instruction"]))
@@ -180,7 +202,7 @@ class Selector:
 
     def _finish(self, batch: list[Rec], writer: StageWriter) -> None:
         stubbed, cross = self._programs(batch)
-        sketches = self._sketches(batch)
+        views = self._views(self._sketches(batch))
         for i, record in enumerate(batch):
             signals = {
                 "asserts_executed": int((record.get("execution") or {}).get("asserts", 0)),
@@ -189,14 +211,16 @@ class Selector:
                 "cross_pass": cross[i][0], "cross_tried": cross[i][1],
                 "tests_pass_on_stub": stubbed[i],
             }
-            reason, detail = self._verdict(record, sketches[i], stubbed[i])
+            reason, detail = self._verdict(record, i, views, stubbed[i])
             if reason is not None:
                 writer.write(record["id"], dropped=[(_lean(record, detail), reason)])
                 continue
-            self._remember(record, sketches[i])
+            self._remember(record, i, views)
             writer.write(record["id"], kept=[self._output(record, signals)])
+        for view in views.values():
+            view.commit()
 
-    def _verdict(self, record: Rec, sketch: dict[str, Any], stub: bool | None
+    def _verdict(self, record: Rec, i: int, views: dict[str, Any], stub: bool | None
                  ) -> tuple[str | None, str]:
         instruction, response = str(record["instruction"]), str(record["response"])
         if stub:
@@ -218,7 +242,7 @@ class Selector:
                                   "match": hit.match[:200]})
                 return "benchmark_contamination", hit.describe()
         for name in ("instruction", "response", "code"):
-            match = self.dedup[name].match(sketch[name])
+            match = views[name].match(i)
             if match is not None:
                 return f"near_duplicate_{name}", f"near {match}"
         return None, ""
@@ -237,6 +261,10 @@ class Selector:
 
     def close(self) -> None:
         self.siblings.close()
+        for index in self.dedup.values():
+            closer = getattr(index, "close", None)  # a Ray-sharded index holds actors
+            if closer is not None:
+                closer()
 
 
 def _lean(record: Rec, detail: str = "") -> Rec:
