@@ -158,9 +158,8 @@ def test_selection_on_ray_equals_the_local_one(cluster: Any, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from test_selection import crafted, distinct_code, distinct_instruction, run_select, sample
-
     from selfcodealign.selection import stage as selection_stage
+    from test_selection import crafted, distinct_code, distinct_instruction, run_select, sample
 
     records = crafted(benchmark_dir) + [
         sample(f"s{p}{i}", f"P{p}", distinct_instruction(p % 20) + (" Twice." if p >= 20 else ""),
