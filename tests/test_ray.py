@@ -158,8 +158,14 @@ def test_selection_on_ray_equals_the_local_one(cluster: Any, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from selfcodealign.selection import stage as selection_stage
-    from test_selection import crafted, distinct_code, distinct_instruction, run_select, sample
+    from test_selection import (
+        crafted,
+        distinct_code,
+        distinct_instruction,
+        run_interrupted,
+        run_select,
+        sample,
+    )
 
     records = crafted(benchmark_dir) + [
         sample(f"s{p}{i}", f"P{p}", distinct_instruction(p % 20) + (" Twice." if p >= 20 else ""),
@@ -176,20 +182,7 @@ def test_selection_on_ray_equals_the_local_one(cluster: Any, tmp_path: Path,
 
     assert rows("local") == rows("ray")
     # an interrupted selection on Ray resumes from the sharded index rebuilt from its output
-    monkeypatch.setattr(selection_stage, "BATCH", 8)
-    original = selection_stage.Selector._finish
-    calls = {"n": 0}
-
-    def failing(self: Any, batch: Any, writer: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        original(self, batch, writer)
-
-    monkeypatch.setattr(selection_stage.Selector, "_finish", failing)
-    with pytest.raises(KeyboardInterrupt):
-        run_select(tmp_path, records, benchmark_dir, "resumed", *common, "executor.name=ray")
-    monkeypatch.setattr(selection_stage.Selector, "_finish", original)
-    run_select(tmp_path, records, benchmark_dir, "resumed", *common, "executor.name=ray")
+    run_interrupted(tmp_path, records, benchmark_dir, monkeypatch, "resumed", *common,
+                    "executor.name=ray")
     assert [json.loads(r)["id"] for r in rows("resumed")] == \
         [json.loads(r)["id"] for r in rows("local")]

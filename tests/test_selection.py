@@ -117,6 +117,27 @@ def run_select(tmp_path: Path, records: list[dict[str, Any]], benchmark_dir: Pat
     return select(config, str(inp), str(tmp_path / name))
 
 
+def run_interrupted(tmp_path: Path, records: list[dict[str, Any]], benchmark_dir: Path,
+                    monkeypatch: pytest.MonkeyPatch, name: str, *extra: str) -> dict[str, Any]:
+    """Selection stopped by Ctrl-C in its third batch of 8, then run again to the end."""
+    monkeypatch.setattr(selection_stage, "BATCH", 8)
+    original = selection_stage.Selector._finish
+    calls = {"n": 0}
+
+    def failing(self: Any, batch: Any, writer: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        original(self, batch, writer)
+
+    monkeypatch.setattr(selection_stage.Selector, "_finish", failing)
+    with pytest.raises(KeyboardInterrupt):
+        run_select(tmp_path, records, benchmark_dir, name, *extra)
+    assert (tmp_path / name / "selected.jsonl.parts").is_dir()
+    monkeypatch.setattr(selection_stage.Selector, "_finish", original)
+    return run_select(tmp_path, records, benchmark_dir, name, *extra)
+
+
 def test_every_step_has_its_reason(tmp_path: Path, benchmark_dir: Path) -> None:
     summary = run_select(tmp_path, crafted(benchmark_dir), benchmark_dir)
     rejects = {r["id"]: r["reason"] for r in map(orjson.loads, (
@@ -174,22 +195,8 @@ def test_resume_after_an_interruption(tmp_path: Path, benchmark_dir: Path,
                       f"assert f{p}() == {distinct_instruction(p)!r}")
                for p in range(40) for i in range(2)]
     clean = run_select(tmp_path, records, benchmark_dir, "clean", "select.check_tests=false")
-    monkeypatch.setattr(selection_stage, "BATCH", 8)
-    original = selection_stage.Selector._finish
-    calls = {"n": 0}
-
-    def failing(self: Any, batch: Any, writer: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        original(self, batch, writer)
-
-    monkeypatch.setattr(selection_stage.Selector, "_finish", failing)
-    with pytest.raises(KeyboardInterrupt):
-        run_select(tmp_path, records, benchmark_dir, "resumed", "select.check_tests=false")
-    assert (tmp_path / "resumed" / "selected.jsonl.parts").is_dir()
-    monkeypatch.setattr(selection_stage.Selector, "_finish", original)
-    resumed = run_select(tmp_path, records, benchmark_dir, "resumed", "select.check_tests=false")
+    resumed = run_interrupted(tmp_path, records, benchmark_dir, monkeypatch, "resumed",
+                              "select.check_tests=false")
     ids = [sorted(json.loads(x)["id"] for x in (tmp_path / n / "data.jsonl").read_text()
                   .splitlines()) for n in ("clean", "resumed")]
     assert ids[0] == ids[1] and clean["kept"] == resumed["kept"] == 40

@@ -20,7 +20,7 @@ from typing import Any
 
 from selfcodealign.backends.base import Completion, LLMBackend, SamplingParams
 from selfcodealign.config import Config
-from selfcodealign.distributed.cluster import connect
+from selfcodealign.distributed.cluster import connect, get_when_ready
 from selfcodealign.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,10 @@ class RayBackend:
                  group if use_gpus else 0)
 
     def engine_pids(self) -> list[int]:
-        return [int(p) for p in self.ray.get([e.pid.remote() for e in self.engines])]
+        """The worker process of each engine now (waits for one that is restarting)."""
+        pids = get_when_ready(self.ray, lambda: [e.pid.remote() for e in self.engines],
+                              self.restart_wait_s)
+        return [int(p) for p in pids]
 
     def generate(self, prompts: Sequence[str], params: SamplingParams,
                  seeds: Sequence[int] | None = None) -> list[list[Completion]]:

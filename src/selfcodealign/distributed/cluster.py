@@ -59,3 +59,20 @@ def alive_nodes(ray: Any) -> list[dict[str, Any]]:
     return sorted(({"id": n["NodeID"], "cpus": int(n["Resources"].get("CPU", 0)),
                     "gpus": int(n["Resources"].get("GPU", 0))} for n in nodes),
                   key=lambda n: n["id"])
+
+
+def get_when_ready(ray: Any, make_calls: Any, wait_s: float) -> list[Any]:
+    """`ray.get` of the calls `make_calls()` returns, made again while an actor is restarting
+    (ActorUnavailableError), for up to `wait_s` seconds."""
+    import time
+
+    from ray.exceptions import ActorUnavailableError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return list(ray.get(make_calls()))
+        except ActorUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from selfcodealign.config.schema import ExecutorConfig
-from selfcodealign.distributed.cluster import alive_nodes, connect
+from selfcodealign.distributed.cluster import alive_nodes, connect, get_when_ready
 from selfcodealign.execution.base import ExecResult, Limits, Status
 from selfcodealign.execution.sandbox import SandboxError, SandboxFront
 
@@ -121,8 +121,10 @@ class RaySandbox(SandboxFront):
                 "nodes": len({d["node"] for d in self._described}), "executor": "ray"}
 
     def actor_pids(self) -> list[int]:
-        """The worker process of each actor now (for tests and diagnostics)."""
-        return [int(d["pid"]) for d in self.ray.get([a.describe.remote() for a in self.actors])]
+        """The worker process of each actor now (waits for one that is restarting)."""
+        described = get_when_ready(self.ray, lambda: [a.describe.remote() for a in self.actors],
+                                   self.restart_wait_s)
+        return [int(d["pid"]) for d in described]
 
     def _dispatch(self, job: dict[str, Any]) -> ExecResult:
         done: Future[ExecResult] = Future()

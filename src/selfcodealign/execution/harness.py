@@ -247,13 +247,21 @@ def run(code: str, tests: str) -> dict[str, Any]:
     return watch.verdict(verdict)
 
 
-def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
-    """Oracle mode: run the implementation, evaluate each call, return encoded results only."""
+def _start(code: str) -> tuple[Any, _Watch] | dict[str, Any]:
+    """The compiled implementation and a fresh watch, or the syntax_error verdict."""
     try:
         impl = _compile(code, "solution.py")
     except (SyntaxError, ValueError) as exc:
         return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
-    watch = _Watch()
+    return impl, _Watch()
+
+
+def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
+    """Oracle mode: run the implementation, evaluate each call, return encoded results only."""
+    started = _start(code)
+    if isinstance(started, dict):
+        return started
+    impl, watch = started
     ns = watch.ns
     returns: list[Any] = []
     verdict: dict[str, Any] = {"status": "passed", "detail": "", "returns": returns}
@@ -286,11 +294,10 @@ def run_inputs(code: str, entry_point: str, inputs: list[Any],
     import signal
     import time
 
-    try:
-        impl = _compile(code, "solution.py")
-    except (SyntaxError, ValueError) as exc:
-        return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
-    watch = _Watch()
+    started = _start(code)
+    if isinstance(started, dict):
+        return started
+    impl, watch = started
     ns = watch.ns
     returns: list[Any] = []
     times: list[float] = []
