@@ -50,7 +50,7 @@ def test_file_mode_end_to_end(run_cli: Callable[..., Any], tmp_path: Path) -> No
     executed = read_jsonl(out)
     assert sorted(r["id"] for r in executed) == sorted(f"r{i}" for i in range(9))
     by_id = {r["id"]: r for r in executed}
-    assert by_id["r0"]["status"] == "failed" and by_id["r0"]["passed"] is False
+    assert by_id["r0"]["status"] == "failed" and by_id["r0"]["passed"] is False, by_id["r0"]
     assert by_id["r1"]["status"] == "passed" and by_id["r1"]["passed"] is True
     assert by_id["r1"]["execution"]["asserts"] == 2 and by_id["r1"]["execution"]["mode"] == "oracle"
     assert by_id["r1"]["instruction"] == "Add two numbers."  # the input fields are kept

@@ -1,13 +1,18 @@
-"""Program assembly, the static test lint and oracle mode, without running anything."""
+"""Program assembly, assert instrumentation, equality checks and oracle mode, without running
+anything."""
 
 from __future__ import annotations
 
+import ast
+import collections
+import decimal
 import math
+from unittest import mock
 
 import pytest
 
 from selfcodealign.execution import Program, assemble, python_blocks
-from selfcodealign.execution.lint import lint_tests
+from selfcodealign.execution.checks import instrument_tests, lies
 from selfcodealign.execution.oracle import Opaque, decode, encode, extract_calls, judge
 
 
@@ -45,30 +50,54 @@ def test_assembly_reasons(record: dict[str, str], reason: str) -> None:
     assert assemble(record) == reason
 
 
-@pytest.mark.parametrize(("tests", "finding"), [
-    ("assert (f() == 1, 'msg')", "assert on a tuple"),
-    ("assert True", "true constant"),
-    ("assert f() == 1 or True", "always true"),
-    ("try:\n    assert f() == 1\nexcept AssertionError:\n    pass", "swallowed"),
-    ("try:\n    assert f() == 1\nexcept:\n    pass", "swallowed"),
-    ("try:\n    assert f() == 1\nexcept (ValueError, Exception):\n    pass", "swallowed"),
-    ("import sys\nsys.exit(0)\nassert f() == 1", "sys.exit"),
-    ("import os\nos._exit(0)", "os._exit"),
-    ("exit()", "exit()"),
-    ("import atexit\natexit.register(print)", "atexit.register"),
-    ("import sys\nsys.excepthook = print", "replace sys.excepthook"),
+def _checked(tests: str) -> str:
+    """The instrumented form of a test line, as source."""
+    return ast.unparse(instrument_tests(ast.parse(tests)))
+
+
+@pytest.mark.parametrize(("tests", "expected"), [
+    ("assert True", "pass"),
+    ("assert 1 == 1, 'fine'", "pass"),
+    ("assert False, 'unreachable'", "__sca_fail__(1, 'unreachable')"),
+    ("assert (f() == 1, 'msg')", "if __sca_equal__(f(), 1):"),
+    ("assert f() == 1 or True", "if __sca_equal__(f(), 1):"),
+    ("assert f() == 1 or 'msg'", "if __sca_equal__(f(), 1):"),
+    ("assert f() == 1 or g()", "if __sca_equal__(f(), 1) or g():"),
+    ("assert not g(), 'message'", "__sca_fail__(1, 'message')"),
 ])
-def test_lint_flags_tests_that_cannot_fail(tests: str, finding: str) -> None:
-    findings = lint_tests(tests)
-    assert findings and finding in findings[0]
+def test_asserts_check_what_they_mean(tests: str, expected: str) -> None:
+    assert expected in _checked(tests)
 
 
-def test_lint_accepts_honest_tests() -> None:
-    honest = ("import unittest\nassert f(1) == 2, 'message'\nassert not g()\n"
-              "try:\n    f(-1)\n    assert False, 'should raise'\nexcept ValueError:\n    pass\n"
-              "class T(unittest.TestCase):\n    def test(self):\n        self.assertTrue(f(1))\n"
-              "if __name__ == '__main__':\n    unittest.main()\n")
-    assert lint_tests(honest) == []
+class _Liar:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+class _LyingStr(str):
+    def __eq__(self, other: object) -> bool:
+        return other == "expected"
+
+    __hash__ = str.__hash__
+
+
+@pytest.mark.parametrize(("left", "right"), [
+    (_Liar(), 3), ([1, _Liar()], [1, 2]), ({"a": _Liar()}, {"a": 1}), ((_Liar(),), (5,)),
+    (_LyingStr("actual"), "expected"), ([[1, [_Liar()]]], [[1, [9]]]),
+])
+def test_equality_that_lies_is_caught(left: object, right: object) -> None:
+    assert left == right and lies(left, right)
+
+
+@pytest.mark.parametrize(("left", "right"), [
+    (1, 1.0), ([1, 2], [1, 2]), ({"a": (1, 2)}, {"a": (1, 2)}), ({1, 2}, {2, 1}),
+    (collections.namedtuple("P", "x y")(1, 2), (1, 2)), (mock.ANY, 5), ([mock.ANY, 2], [1, 2]),
+    (pytest.approx(0.3), 0.1 + 0.2), (decimal.Decimal("1.5"), 1.5),
+])
+def test_honest_equality_is_believed(left: object, right: object) -> None:
+    assert left == right and not lies(left, right)
 
 
 def test_oracle_extracts_only_literal_calls() -> None:

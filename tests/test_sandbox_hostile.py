@@ -149,9 +149,6 @@ HOSTILE = {
                        "def f():\n    return 1\n", "value = f()\nassert value == 2\n", LIMITS),
     "closes_verdict_pipe": ("import os\nos.close(3)\ndef f():\n    return 1\n",
                             "value = f()\nassert value == 1\n", LIMITS),
-    "lingering_thread": ("import threading, time\nthreading.Thread(target=time.sleep, "
-                         "args=(30,), daemon=True).start()\ndef f():\n    return 1\n",
-                         "value = f()\nassert value == 1\n", LIMITS),
 }
 
 
@@ -249,6 +246,9 @@ CORRECT = {
     "main_guard_with_input": ("def f(x):\n    return x + 1\n"
                               "if __name__ == '__main__':\n    print(f(int(input())))\n",
                               "assert f(1) == 2\n"),
+    "lingering_daemon_thread": ("import threading, time\nthreading.Thread(target=time.sleep, "
+                                "args=(30,), daemon=True).start()\ndef f():\n    return 1\n",
+                                "value = f()\nassert value == 1\n"),
     "from_solution_import": ("def f():\n    return 1\n",
                              "from solution import f\nvalue = f()\nassert value == 1\n"),
 }
@@ -273,16 +273,21 @@ def test_statuses_are_specific(sandbox: LocalSandbox) -> None:
     cases = {
         Status.TIMEOUT: ("", "import time\ntime.sleep(10)\nassert 1 + 1 == 2\n"),
         Status.MEMORY: ("", "x = bytearray(8 * 1024 ** 3)\nassert x\n"),
-        Status.OUTPUT_LIMIT: ("", "print('x' * 200000)\nassert 1 + 1 == 2\n"),
         Status.SYNTAX_ERROR: ("def f(:\n", "assert f() == 1\n"),
         Status.NO_TESTS_RAN: ("def f():\n    return 1\n", "f()\n"),
-        Status.SUSPECT: ("def f():\n    return 1\n", "assert (f() == 2, 'msg')\n"),
         Status.FAILED: ("def f():\n    return 1\n", "value = f()\nassert value == 2\n"),
         Status.ERROR: ("def f():\n    return 1 / 0\n", "value = f()\nassert value == 2\n"),
         Status.TAMPER: ("import builtins\nbuiltins.print = None\n", "assert 1 + 1 == 2\n"),
     }
     for expected, (code, tests) in cases.items():
         assert sandbox.run(Program(code, tests)).status is expected, expected
+
+
+def test_long_output_is_truncated_not_failed(sandbox: LocalSandbox) -> None:
+    result = sandbox.run(Program("def f():\n    return 1\n",
+                                 "print('x' * 200000)\nprint('end')\nassert f() == 1\n"))
+    assert result.status is Status.PASSED, result.detail
+    assert "bytes of output dropped" in result.output and result.output.rstrip().endswith("end")
 
 
 def test_a_missing_layer_is_reported_never_silent(caplog: pytest.LogCaptureFixture) -> None:

@@ -249,10 +249,13 @@ class ExecuteConfig(Section):
     timeout_s: float = setting(10.0, "Wall-clock limit per program, seconds.", gt=0)
     memory_mb: int = setting(4096, "Address-space limit per program, MiB.", ge=64)
     output_limit: int = setting(
-        65536, "Bytes of stdout+stderr a program may write before it is stopped.", ge=1024
+        65536, "Bytes of stdout+stderr kept from the start of a program's output (the last 4 KiB "
+        "are kept too); what lies between is dropped with a marker, never a failure.", ge=1024
     )
-    profile: Literal["default", "fork"] = setting(
-        "default", "`default` refuses new processes and exec; `fork` allows them."
+    profile: Literal["default", "strict", "fork"] = setting(
+        "default", "`default` allows new processes (multiprocessing, a subprocess of the "
+        "sandboxed Python), at most 64, all inside the program's PID namespace; `strict` "
+        "refuses new processes and exec; `fork` is the former name of `default`."
     )
     oracle: bool = setting(
         True, "Run `assert f(<literals>) == <literal>` tests with the expected values kept "

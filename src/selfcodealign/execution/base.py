@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-HARNESS_VERSION = "1"
+HARNESS_VERSION = "2"
 
 
 class Status(str, Enum):
@@ -19,10 +19,10 @@ class Status(str, Enum):
     SYNTAX_ERROR = "syntax_error"
     TIMEOUT = "timeout"
     MEMORY = "memory"
-    OUTPUT_LIMIT = "output_limit"
-    NO_TESTS_RAN = "no_tests_ran"  # zero asserts executed
-    SUSPECT = "suspect"  # the tests cannot fail as written (static lint)
-    TAMPER = "tamper"  # the program patched what decides the verdict
+    OUTPUT_LIMIT = "output_limit"  # no longer produced (over-long output is truncated)
+    NO_TESTS_RAN = "no_tests_ran"  # no check ran
+    SUSPECT = "suspect"  # no longer produced (tests are judged by what happens, not lint)
+    TAMPER = "tamper"  # a forged or malformed verdict, or the program patched what decides it
     INFRA_ERROR = "infra_error"  # the sandbox failed, not the program (retried)
 
 
@@ -31,7 +31,10 @@ class Limits:
     timeout_s: float = 10.0
     memory_mb: int = 4096
     output_limit: int = 65536
-    profile: str = "default"  # "default" (no new processes) or "fork"
+    # "default": processes allowed (multiprocessing, subprocess of the sandboxed Python), at
+    # most ChildLimits.processes of them, all inside the program's PID namespace; "strict": no
+    # new processes and no exec. "fork" is the former name of "default".
+    profile: str = "default"
 
 
 @dataclass(frozen=True)
@@ -75,22 +78,29 @@ class ExecResult:
 
     @classmethod
     def from_zygote(cls, answer: dict[str, Any]) -> ExecResult:
+        """The zygote's answer (already validated by verdict.decide); never raises."""
         try:
             status = Status(answer.get("status"))
         except ValueError:
             status = Status.INFRA_ERROR
         known = {"status", "duration_s", "asserts", "tests_run", "detail", "output",
-                 "exit_code", "id"}
+                 "exit_code", "id", "findings"}
+        findings = answer.get("findings")
         return cls(
             status=status,
-            duration_s=float(answer.get("duration_s", 0.0)),
-            asserts=int(answer.get("asserts", 0)),
-            tests_run=int(answer.get("tests_run", 0)),
+            duration_s=_number(answer.get("duration_s"), float),
+            asserts=_number(answer.get("asserts"), int),
+            tests_run=_number(answer.get("tests_run"), int),
             detail=str(answer.get("detail", ""))[-2000:],
             output=str(answer.get("output", "")),
-            exit_code=answer.get("exit_code"),
+            exit_code=answer.get("exit_code") if type(answer.get("exit_code")) is int else None,
+            findings=[str(f) for f in findings] if isinstance(findings, list) else [],
             extra={k: v for k, v in answer.items() if k not in known},
         )
+
+
+def _number(value: Any, kind: type) -> Any:
+    return kind(value) if type(value) in (int, float) else kind(0)
 
 
 class Sandbox(Protocol):

@@ -1,115 +1,70 @@
-"""What runs inside the sandboxed process: the implementation, then the tests, then the verdict.
+"""What runs inside the sandboxed process: the implementation, then the tests, then a summary.
 
-A pass must mean the tests really ran and succeeded, so the harness does not trust the exit code:
+The harness does not decide the verdict; it produces evidence for the parent (the zygote, see
+`verdict.py`):
 
-- the implementation and the tests are compiled separately with `optimize=0` (asserts are kept
-  whatever the interpreter flags); the implementation runs as module `solution` (its `__main__`
-  guard, usually an input() loop, is an entry point, not code under test), the tests as
-  `__main__` in the same namespace;
-- every `assert` statement in the tests is instrumented to count executions, and so are
-  unittest's assert methods; zero executed asserts is `no_tests_ran`;
-- pytest-style `test_*()` functions and `unittest.TestCase` classes that the tests define but
-  never run are run afterwards, as a test runner would, and their results count;
-- after the tests, a tamper check compares builtins, key functions, the harness's own hooks,
-  trace/profile hooks and live threads with a snapshot taken before the implementation ran;
-- the verdict is written, with the run's nonce, to fd 3 (never stdout), and the process leaves
-  with `os._exit`, so atexit handlers, excepthooks and timer threads cannot change it afterwards.
+- failing checks report themselves on the channel (fd 3) when they fail (`checks.py`);
+- the implementation runs as module `solution` (its `__main__` guard does not fire), the tests
+  as `__main__` in the same namespace, compiled with `optimize=0` and instrumented;
+- tests run the way their framework runs them: pytest-style tests under real pytest
+  (`pytest_plugin.py`); every TestCase test the program did not run to an outcome runs under
+  the harness's own unittest runner, whatever suite the program built; top-level `test_*`
+  functions the tests never called are called (coroutines with asyncio; generators are
+  reported as not run); non-daemon threads are joined and atexit handlers run, as at
+  interpreter exit;
+- modules the tests import that do not exist but whose names the implementation defines (`from
+  my_module import f`) are the implementation;
+- at the end: the tamper check, then one summary line `D{...}` with the nonce, which the
+  harness reads only now from a pipe the zygote filled (it is in no Python object while the
+  program runs; the zygote kept only its hash), and `os._exit(0)` so nothing runs after it.
 """
 
 from __future__ import annotations
 
 import ast
+import atexit
 import builtins
-import ctypes
-import gc
+import importlib.util
 import os
+import stat
 import sys
 import threading
 import traceback
 import unittest
-from types import FunctionType, ModuleType
+from types import ModuleType
 from typing import Any
 
 import orjson
 
-from selfcodealign.execution import oracle
-from selfcodealign.execution.counting import (
-    COUNT,
-    EQUAL,
-    TRACK,
-    AlwaysEqual,
+from selfcodealign.execution import oracle, pytest_plugin, tamper
+from selfcodealign.execution.checks import (
+    CHANNEL_FD,
     State,
     Tracked,
-    count,
-    equal,
     instrument_tests,
+    namespace_hooks,
+    report,
 )
-from selfcodealign.execution.counting import install_hooks as _install_counting
+from selfcodealign.execution.checks import (
+    install_hooks as _install_checks,
+)
+from selfcodealign.execution.verdict import NONCE_BYTES
 
-VERDICT_FD = 3
 __all__ = ["install_hooks", "run", "run_and_report", "run_calls", "run_inputs"]
-
-
-# -- running ---------------------------------------------------------------------------------
-
-
-def _version_cell(d: dict[str, Any]) -> Any:
-    """A ctypes view of CPython's per-dict version tag (PEP 509), bumped by every change to
-    the dict; None where the layout is not known (then values are compared one by one).
-
-    Made once in the zygote; reading it in a child touches no value of the dict. Comparing ~160
-    builtins one by one would write to each object's refcount and copy its memory page in every
-    forked child, which costs more than the rest of the check."""
-    if sys.implementation.name != "cpython" or not (3, 10) <= sys.version_info[:2] <= (3, 13):
-        return None
-    return ctypes.c_uint64.from_address(id(d) + 3 * ctypes.sizeof(ctypes.c_ssize_t))
-
-
-def _watched_dicts() -> list[tuple[str, dict[str, Any]]]:
-    """Namespaces whose change means tampering: builtins and the unittest classes the verdict
-    relies on (the harness's own hooks live there)."""
-    found = [("builtins", vars(builtins))]
-    for cls in (unittest.TestCase, unittest.TestResult, unittest.TextTestResult):
-        found.append((f"unittest.{cls.__name__}", gc.get_referents(cls.__dict__)[0]))
-    return found
+_SNAPSHOT: tamper.Snapshot | None = None
+_HIDDEN = ("selfcodealign", "ctypes", "_ctypes")
+_HIDDEN_NAMES: list[str] = []  # filled in the zygote (touching every name costs in a child)
 
 
 def install_hooks() -> None:
-    """In the zygote, before any fork: the counting hooks, then the tamper-check views."""
-    _install_counting()
-    _snapshot()
+    """In the zygote, before any fork: the reporting hooks, then the tamper snapshot."""
+    global _SNAPSHOT
+    _install_checks()
+    _SNAPSHOT = tamper.Snapshot()
+    _HIDDEN_NAMES[:] = [n for n in sys.modules if n.split(".")[0] in _HIDDEN]
 
 
-def _snapshot() -> dict[str, int]:
-    """Identities of everything a program could patch to fake a pass."""
-    snap: dict[str, int] = {}
-    if not State.watched:
-        State.watched = [(label, ns, _version_cell(ns)) for label, ns in _watched_dicts()]
-    for label, namespace, cell in State.watched:
-        if cell is not None:
-            snap[f"{label} (any name)"] = cell.value
-        else:
-            snap.update({f"{label}.{k}": id(v) for k, v in namespace.items()})
-    for name, obj in (("sys.exit", sys.exit), ("os._exit", os._exit),
-                      ("sys.excepthook", sys.excepthook), ("sys.settrace", sys.settrace),
-                      ("AssertionError", AssertionError), ("orjson.dumps", orjson.dumps),
-                      ("os.write", os.write)):
-        snap[name] = id(obj)
-    return snap
-
-
-def _tampering(before: dict[str, int], threads: set[int | None]) -> list[str]:
-    now = _snapshot()
-    found = [k for k in before if now.get(k) != before[k]]
-    found += [f"{k} (added)" for k in now if k not in before]
-    if sys.gettrace() is not None or sys.getprofile() is not None:
-        found.append("trace or profile hook set")
-    extra = [t.name for t in threading.enumerate() if t.ident not in threads and t.is_alive()]
-    if extra:
-        found.append(f"threads still running: {', '.join(extra[:3])}")
-    if _leftover_children():
-        found.append("child processes still running")
-    return found
+# -- helpers -------------------------------------------------------------------------------
 
 
 def _tail(exc: BaseException) -> str:
@@ -117,13 +72,10 @@ def _tail(exc: BaseException) -> str:
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
-    lines = traceback.format_exception(type(exc), exc, tb)
-    return "".join(lines)[-1500:]
+    return "".join(traceback.format_exception(type(exc), exc, tb))[-1500:]
 
 
 def _classify(exc: BaseException, where: str) -> tuple[str, str]:
-    if isinstance(exc, AlwaysEqual):
-        return "tamper", str(exc)
     if isinstance(exc, MemoryError):
         return "memory", f"MemoryError in the {where}"
     if isinstance(exc, RecursionError):
@@ -135,125 +87,207 @@ def _classify(exc: BaseException, where: str) -> tuple[str, str]:
     return "error", _tail(exc)
 
 
-def _run_uncalled(ns: dict[str, Any]) -> tuple[list[str], list[str], tuple[str, str] | None]:
-    """Run tracked test functions never called, then TestCase classes never run."""
-    ran, skipped = [], []
-    for name, value in list(ns.items()):
-        if not isinstance(value, Tracked) or value.called:
-            continue
-        func = value.func
-        code = getattr(func, "__code__", None)
-        defaults = len(getattr(func, "__defaults__", None) or ())
-        if not isinstance(func, FunctionType) or code is None or \
-                code.co_argcount - defaults > 0 or code.co_flags & 0x80:  # needs args / async
-            skipped.append(name)
-            continue
-        ran.append(name)
-        try:
-            value()
-        except BaseException as exc:
-            return ran, skipped, _classify(exc, f"test function {name}")
-    cases = [v for v in ns.values() if isinstance(v, type) and issubclass(v, unittest.TestCase)
-             and v.__module__ == "__main__" and v not in State.unittest_classes]
-    for case in cases:
-        suite = unittest.defaultTestLoader.loadTestsFromTestCase(case)
-        if suite.countTestCases():
-            ran.append(case.__name__)
-            suite.run(unittest.TestResult())
-    return ran, skipped, None
-
-
-def _leftover_children() -> bool:
-    """Reap finished children; True if any child process is still running (fork profile)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return False
-        if pid == 0:
-            return True
-
-
-def _main_module() -> dict[str, Any]:
-    """A fresh module that is both `solution` and `__main__`, so unittest.main() and
-    `from solution import f` find what the implementation and tests define."""
-    module = ModuleType("__main__")
-    sys.modules["__main__"] = sys.modules["solution"] = module
-    sys.argv = ["tests.py"]
-    return module.__dict__
-
-
 def _compile(source: str, filename: str, tree: ast.Module | None = None) -> Any:
     return compile(tree if tree is not None else source, filename, "exec", optimize=0,
                    dont_inherit=True)
 
 
-class _Watch:
-    """Before the program: live threads, the snapshot, a fresh `solution`/`__main__` module.
-    After it: the tamper check, which overrides any other status."""
+def _fresh_module() -> ModuleType:
+    """A module that is both `solution` and `__main__`, so unittest.main(), doctest and `from
+    solution import f` find what the implementation and tests define. The harness's own
+    modules leave sys.modules (a program importing them gets fresh, unused copies)."""
+    for name in _HIDDEN_NAMES:
+        sys.modules.pop(name, None)
+    atexit._clear()
+    module = ModuleType("__main__")
+    sys.modules["__main__"] = sys.modules["solution"] = module
+    sys.argv = ["tests.py"]
+    module.__dict__.update(__name__="solution", __builtins__=builtins)
+    return module
 
-    def __init__(self) -> None:
-        self.threads = {t.ident for t in threading.enumerate()}
-        self.before = _snapshot()
-        self.ns = _main_module()
-        self.ns.update(__name__="solution", __builtins__=builtins)
 
-    def verdict(self, verdict: dict[str, Any]) -> dict[str, Any]:
-        tampered = _tampering(self.before, self.threads)
-        if tampered:
-            verdict["status"], verdict["tamper"] = "tamper", tampered[:10]
-        return verdict
+def _defined_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _aliases(tests: ast.Module, defined: set[str]) -> set[str]:
+    """Module names the tests import or patch that name only what the implementation
+    defines: `from calculator import add`, `patch("app.fetch")`."""
+    wanted: dict[str, set[str]] = {}
+    imported: dict[str, set[str]] = {}
+    plain: set[str] = set()
+    for node in ast.walk(tests):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if "." not in node.module:
+                wanted.setdefault(node.module, set()).update(a.name for a in node.names)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            imported.setdefault(node.value.id, set()).add(node.attr)  # `calculator.add(...)`
+        elif isinstance(node, ast.Import):
+            plain.update(a.name for a in node.names if "." not in a.name and not a.asname)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            head, _, attr = node.value.partition(".")
+            if attr and head.isidentifier() and attr.split(".")[0] in defined:
+                wanted.setdefault(head, set()).add(attr.split(".")[0])
+    for name in plain:
+        wanted.setdefault(name, set()).update(imported.get(name, ()))
+    found = set()
+    for name, names in wanted.items():
+        if name in sys.modules or not names or not names <= defined:
+            continue
+        try:
+            if importlib.util.find_spec(name) is None:
+                found.add(name)
+        except (ImportError, ValueError):
+            continue
+    return found
+
+
+# -- running the tests ---------------------------------------------------------------------
+
+
+def _uncalled_functions() -> None:
+    import inspect
+
+    for name, func in list(Tracked.registry.items()):
+        if name in Tracked.called:
+            continue
+        code = func.__code__
+        needs = code.co_argcount - len(func.__defaults__ or ())
+        if needs > 0 or inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            State.not_run.append(name)
+            continue
+        State.tests_run += 1
+        try:
+            if inspect.iscoroutinefunction(func):
+                import asyncio
+
+                asyncio.run(func())
+            else:
+                func()
+        except unittest.SkipTest:
+            State.skipped += 1
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                report("test", f"test function {name} exited early")
+            else:
+                report("test", f"test function {name} raised {_tail(exc)[-500:]}")
+
+
+def _pending_testcases(namespace: dict[str, Any]) -> None:
+    """Every test of every TestCase the program defines that has no outcome yet."""
+    loader = unittest.TestLoader()
+    result = unittest.TestResult()
+    for value in list(namespace.values()):
+        if not (isinstance(value, type) and issubclass(value, unittest.TestCase)) or \
+                value.__module__ not in ("__main__", "solution"):
+            continue
+        names = [n for n in loader.getTestCaseNames(value) if (value, n) not in State.completed]
+        if names:
+            unittest.TestSuite([value(n) for n in names]).run(result)
+
+
+def _join_threads(known: set[int | None]) -> None:
+    for thread in threading.enumerate():
+        if thread.ident not in known and not thread.daemon and thread.is_alive():
+            thread.join()
+
+
+def _run_tests(module: ModuleType, tree: ast.Module, tests: str) -> tuple[str, str]:
+    """Execute the instrumented tests and whatever they left unrun. Returns the status the
+    harness saw ("passed" when nothing escaped) and a detail."""
+    ns = module.__dict__
+    reporter = None
+    if pytest_plugin.uses_pytest(tree) and importlib.util.find_spec("pytest") is not None:
+        path = os.path.join(os.getcwd(), f"{pytest_plugin.MODULE}.py")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(tests)
+        ns["__file__"] = path
+        sys.modules[pytest_plugin.MODULE] = module
+        reporter = pytest_plugin.Reporter()
+        pytest_plugin.install(reporter)
+    status, detail = "passed", ""
+    code = _compile(tests, "tests.py", instrument_tests(tree))
+    ns["__name__"] = "__main__"
+    try:
+        exec(code, ns)
+    except SystemExit as exc:
+        ran = State.runner_done or (reporter is not None and reporter.sessions > 0)
+        if not ran:
+            status, detail = _classify(exc, "tests")
+    except BaseException as exc:
+        status, detail = _classify(exc, "tests")
+        if status == "failed" and not getattr(exc, "sca_reported", False):
+            report("tests", detail)
+    if status in ("memory",):
+        return status, detail
+    if reporter is not None:
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        pytest_plugin.run_session(ns["__file__"], reporter)
+    else:
+        _uncalled_functions()
+        _pending_testcases(ns)
+    return status, detail
 
 
 def run(code: str, tests: str) -> dict[str, Any]:
-    """Run implementation then tests in this process; returns the verdict fields."""
-    verdict: dict[str, Any] = {"status": "passed", "detail": ""}
+    """Run implementation then tests in this process; returns the summary fields."""
     try:
-        impl = _compile(code, "solution.py")
-        tree = instrument_tests(ast.parse(tests, "tests.py"))
-        test_code = _compile(tests, "tests.py", tree)
+        impl_tree = ast.parse(code, "solution.py")
+        impl = _compile(code, "solution.py", impl_tree)
+        tree = ast.parse(tests, "tests.py")
     except (SyntaxError, ValueError) as exc:
         return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
-    watch = _Watch()
-    ns = watch.ns
-    step = "implementation"
+    threads = {t.ident for t in threading.enumerate()}
+    module = _fresh_module()
+    ns = module.__dict__
+    hooks = namespace_hooks()
     try:
         exec(impl, ns)
-        ns.update({"__name__": "__main__", COUNT: count, TRACK: Tracked, EQUAL: equal})
-        step = "tests"
-        try:
-            exec(test_code, ns)
-        except SystemExit:
-            if State.tests_run == 0:
-                raise  # only unittest.main()'s own exit after its run is expected
-        step = "uncalled tests"
-        verdict["ran_uncalled"], verdict["skipped"], problem = _run_uncalled(ns)
-        if problem:
-            verdict["status"], verdict["detail"] = problem
     except BaseException as exc:
-        if isinstance(exc, SystemExit) and exc.code not in (0, None) and step == "tests":
-            verdict["status"], verdict["detail"] = "failed", f"tests exited with {exc.code!r}"
-        else:
-            verdict["status"], verdict["detail"] = _classify(exc, step)
-    verdict.update(asserts=State.asserts, tests_run=State.tests_run,
-                   test_failures=State.failures + State.errors)
-    if verdict["status"] == "passed":
-        if State.failures or State.errors:
-            verdict["status"] = "failed"
-            verdict["detail"] = (f"{State.failures} unittest failures, {State.errors} errors; "
-                                 f"first: {State.first_failure}")
-        elif State.asserts == 0:
-            verdict["status"] = "no_tests_ran"
-    return watch.verdict(verdict)
+        status, detail = _classify(exc, "implementation")
+        return _summary(status, detail, ns, hooks)
+    for name in _aliases(tree, _defined_names(impl_tree)):
+        sys.modules[name] = module
+    ns.update(hooks)
+    try:
+        status, detail = _run_tests(module, tree, tests)
+        _join_threads(threads)
+        atexit._run_exitfuncs()
+    except BaseException as exc:  # the machinery itself was broken by the program
+        status, detail = _classify(exc, "tests")
+    return _summary(status, detail, ns, hooks)
 
 
-def _start(code: str) -> tuple[Any, _Watch] | dict[str, Any]:
-    """The compiled implementation and a fresh watch, or the syntax_error verdict."""
+def _summary(status: str, detail: str, ns: dict[str, Any], hooks: dict[str, Any]
+             ) -> dict[str, Any]:
+    found = _SNAPSHOT.changes() if _SNAPSHOT is not None else []
+    found += tamper.overridden_test_machinery(ns)
+    found += tamper.namespace_changes(ns, hooks) if ns.get("__name__") == "__main__" else []
+    summary: dict[str, Any] = {
+        "status": status, "detail": detail, "checks": State.checks,
+        "tests_run": State.tests_run, "skipped": State.skipped, "not_run": State.not_run[:20],
+        "failures": State.failures,
+    }
+    if found:
+        summary["tamper"] = found[:10]
+    if "ctypes" in sys.modules:
+        summary["findings"] = ["ctypes imported (raw memory access)"]
+    return summary
+
+
+def _start(code: str) -> tuple[Any, dict[str, Any]] | dict[str, Any]:
+    """The compiled implementation and a fresh namespace, or the syntax_error summary."""
     try:
         impl = _compile(code, "solution.py")
     except (SyntaxError, ValueError) as exc:
         return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
-    return impl, _Watch()
+    return impl, _fresh_module().__dict__
 
 
 def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
@@ -261,10 +295,9 @@ def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
     started = _start(code)
     if isinstance(started, dict):
         return started
-    impl, watch = started
-    ns = watch.ns
+    impl, ns = started
     returns: list[Any] = []
-    verdict: dict[str, Any] = {"status": "passed", "detail": "", "returns": returns}
+    status, detail = "passed", ""
     try:
         exec(impl, ns)
         for call in calls:
@@ -274,8 +307,8 @@ def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
                 returns.append({"raised": f"{type(exc).__name__}: {exc}"[:300]})
                 break
     except BaseException as exc:
-        verdict["status"], verdict["detail"] = _classify(exc, "implementation")
-    return watch.verdict(verdict)
+        status, detail = _classify(exc, "implementation")
+    return {**_summary(status, detail, ns, {}), "returns": returns}
 
 
 class _InputTimeout(BaseException):
@@ -286,77 +319,110 @@ def _alarm(signum: int, frame: Any) -> None:
     raise _InputTimeout
 
 
+def _call_inputs(fn: Any, inputs: list[Any], time_limits: list[float], returns: list[Any],
+                 times: list[float]) -> None:
+    import signal
+    import time
+
+    for data, limit in zip(inputs, time_limits, strict=True):
+        args = oracle.decode(data)
+        start = time.perf_counter()
+        try:
+            signal.setitimer(signal.ITIMER_REAL, max(limit, 0.001))
+            try:
+                out = fn(*args)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except _InputTimeout:
+            returns.append({"timeout": limit})
+            return
+        except Exception as exc:
+            returns.append({"raised": f"{type(exc).__name__}: {exc}"[:300]})
+            return
+        times.append(time.perf_counter() - start)
+        try:
+            returns.append(oracle.encode_output(out))
+        except (ValueError, RecursionError) as exc:
+            returns.append({"raised": f"unencodable output: {exc}"[:300]})
+            return
+
+
 def run_inputs(code: str, entry_point: str, inputs: list[Any],
                time_limits: list[float]) -> dict[str, Any]:
     """Benchmark mode: call `entry_point` on each input (typed data, decoded here, a fresh copy
     per call), each under its own time limit; return the encoded outputs and the seconds each
     call took. The first exception or timeout ends the run (later inputs are not called)."""
     import signal
-    import time
 
     started = _start(code)
     if isinstance(started, dict):
         return started
-    impl, watch = started
-    ns = watch.ns
+    impl, ns = started
     returns: list[Any] = []
     times: list[float] = []
-    verdict: dict[str, Any] = {"status": "passed", "detail": "", "returns": returns,
-                               "times": times}
+    status, detail = "passed", ""
     signal.signal(signal.SIGALRM, _alarm)
     try:
         exec(impl, ns)
         fn = ns.get(entry_point)
         if not callable(fn):
-            return watch.verdict({"status": "error", "detail": f"{entry_point} is not defined"})
-        for data, limit in zip(inputs, time_limits, strict=True):
-            args = oracle.decode(data)
-            start = time.perf_counter()
-            try:
-                signal.setitimer(signal.ITIMER_REAL, max(limit, 0.001))
-                try:
-                    out = fn(*args)
-                finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-            except _InputTimeout:
-                returns.append({"timeout": limit})
-                break
-            except Exception as exc:
-                returns.append({"raised": f"{type(exc).__name__}: {exc}"[:300]})
-                break
-            times.append(time.perf_counter() - start)
-            try:
-                returns.append(oracle.encode_output(out))
-            except (ValueError, RecursionError) as exc:
-                returns.append({"raised": f"unencodable output: {exc}"[:300]})
-                break
+            status, detail = "error", f"{entry_point} is not defined"
+        else:
+            _call_inputs(fn, inputs, time_limits, returns, times)
     except _InputTimeout:
-        verdict["status"], verdict["detail"] = "timeout", "time limit while loading"
+        status, detail = "timeout", "time limit while loading"
     except BaseException as exc:
-        verdict["status"], verdict["detail"] = _classify(exc, "implementation")
-    return watch.verdict(verdict)
+        status, detail = _classify(exc, "implementation")
+    return {**_summary(status, detail, ns, {}), "returns": returns, "times": times}
 
 
-def run_and_report(job: dict[str, Any], nonce: str) -> None:
-    """Entry point in the sandboxed process: run, write the verdict to fd 3, leave at once."""
+# -- the end -------------------------------------------------------------------------------
+
+
+def _nonces() -> list[str]:
+    """Read the nonce the zygote put in a pipe (only now: while the program ran, it was in no
+    Python object of this process). The pipe's descriptor number is not stored anywhere: it
+    is a FIFO above the standard descriptors. A decoy pipe only adds a wrong candidate."""
+    found = []
+    for fd in range(4, 256):
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                continue
+            os.set_blocking(fd, False)
+            data = os.read(fd, 64)
+        except OSError:
+            continue
+        if len(data) == NONCE_BYTES:
+            found.append(data.hex())
+        if len(found) >= 4:
+            break
+    return found
+
+
+def run_and_report(job: dict[str, Any]) -> None:
+    """Entry point in the sandboxed process: run, write the summary, leave at once."""
     try:
         if job.get("inputs") is not None:
-            verdict = run_inputs(job["code"], job["entry_point"], job["inputs"],
+            summary = run_inputs(job["code"], job["entry_point"], job["inputs"],
                                  job["time_limits"])
         elif job.get("calls") is not None:
-            verdict = run_calls(job["code"], job["calls"])
+            summary = run_calls(job["code"], job["calls"])
         else:
-            verdict = run(job["code"], job["tests"])
+            summary = run(job["code"], job["tests"])
     except BaseException as exc:  # the harness itself must always report
-        verdict = {"status": "error", "detail": f"harness: {type(exc).__name__}"}
-    verdict["nonce"] = nonce
-    data = orjson.dumps(verdict, default=str)
+        summary = {"status": "error", "detail": f"harness: {type(exc).__name__}: {exc}"[:500]}
+    State.closing = True
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:
         pass
+    summary["nonce"] = _nonces()
+    data = b"D" + orjson.dumps(summary, default=str) + b"\n"
     view = memoryview(data)
-    while view:
-        view = view[os.write(VERDICT_FD, view):]
+    try:
+        while view:
+            view = view[os.write(CHANNEL_FD, view):]
+    except OSError:
+        pass
     os._exit(0)

@@ -11,9 +11,9 @@ the host. In the child, in order:
    fd 3, every other descriptor closed; cwd, HOME and TMPDIR in a private temp dir; an empty
    environment; death with the zygote (PR_SET_PDEATHSIG).
 2. rlimits: address space, CPU seconds, file size, open files, processes, no core files.
-3. As root: a per-slot unprivileged uid/gid, keeping only CAP_DAC_READ_SEARCH when Landlock is
-   on (a Python installed under a private home stays importable, while Landlock confines reads
-   to the Python and system library folders). In a user namespace: no capabilities.
+3. As root: a per-slot unprivileged uid/gid and no capability at all (a Python installed under
+   a private home is made reachable once per zygote by `reachable`, a tmpfs over the private
+   folder with only Python bound back). In a user namespace: no capabilities.
 4. Landlock (a ruleset the zygote built for this program's temp dir), then the seccomp
    deny-list (seccomp.py), built once since the program's pid is always 1.
 
@@ -23,9 +23,11 @@ the host. In the child, in order:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
+import secrets
 import signal
 import sys
 from collections.abc import Callable
@@ -34,11 +36,12 @@ from pathlib import Path
 
 from selfcodealign.execution import landlock, seccomp
 
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 0x4000, 1 << 18
 _PR_SET_PDEATHSIG = 1
-_PR_SET_KEEPCAPS = 8
-_CAP_DAC_READ_SEARCH = 2
 _CAP_VERSION_3 = 0x20080522
 RULESET_FD = 4  # where the child finds its Landlock ruleset
 
@@ -55,18 +58,20 @@ class Layers:
     """Which layers a worker applies; detected once per worker at start-up."""
 
     pid_namespace: bool = False
+    mount_namespace: bool = False  # own mount + IPC namespace, tmpfs temp dir and /dev/shm
     user_namespace: bool = False  # the zygote owns a private user namespace (not root)
     uid_drop: bool = False
     landlock_abi: int = 0
     seccomp: bool = False
+    python_access: bool = True  # the program's uid can read the Python installation
 
     def describe(self) -> dict[str, object]:
         return asdict(self)
 
     def level(self) -> str:
         """A one-word summary: full, partial or minimal."""
-        on = [self.pid_namespace, self.landlock_abi > 0, self.seccomp,
-              self.uid_drop or self.user_namespace]
+        on = [self.pid_namespace, self.mount_namespace, self.landlock_abi > 0, self.seccomp,
+              self.uid_drop or self.user_namespace, self.python_access]
         return "full" if all(on) else "partial" if any(on) else "minimal"
 
 
@@ -119,26 +124,125 @@ class PidNamespaces:
         _check(_libc.setns(self.own, CLONE_NEWPID), "setns(pid)")
 
 
+@dataclass(frozen=True)
+class Quota:
+    """Sizes of a program's private tmpfs mounts."""
+
+    tmp_mb: int = 256
+    tmp_inodes: int = 20_000
+    shm_mb: int = 64
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    def arg(text: str | None) -> ctypes.c_char_p:
+        return ctypes.c_char_p(text.encode() if text is not None else None)
+
+    _check(_libc.mount(arg(source), arg(target), arg(fstype), ctypes.c_ulong(flags),
+                       arg(data)), f"mount({target})")
+
+
+def private_mounts(tmp: str, owner: int, quota: Quota) -> None:
+    """In the program's own process: its own mount and IPC namespaces (System V and POSIX IPC
+    objects are private and die with it), a size- and inode-limited tmpfs on its temp dir and
+    another on /dev/shm (so multiprocessing works and nothing is shared or left behind)."""
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(mount, ipc)")
+    _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing propagates to the host
+    flags = _MS_NOSUID | _MS_NODEV
+    _mount("tmpfs", tmp, "tmpfs", flags, f"size={quota.tmp_mb}m,nr_inodes={quota.tmp_inodes},"
+           f"mode=0700,uid={owner},gid={owner}")
+    if os.path.isdir("/dev/shm"):
+        _mount("tmpfs", "/dev/shm", "tmpfs", flags | _MS_NOEXEC,
+               f"size={quota.shm_mb}m,nr_inodes=4096,mode=1777")
+
+
+_MS_BIND = 0x1000
+
+
+def _blocked(paths: list[str]) -> dict[str, set[str]]:
+    """For each path, its highest ancestor that other users cannot traverse, and the entry
+    below it on the way to the path: {"/root": {".pyenv"}}."""
+    found: dict[str, set[str]] = {}
+    for path in paths:
+        parts = Path(path).parts
+        for depth in range(1, len(parts) - 1):
+            ancestor = os.path.join(*parts[:depth + 1])
+            try:
+                mode = os.stat(ancestor).st_mode
+            except OSError:
+                break
+            if not mode & 0o001:
+                found.setdefault(ancestor, set()).add(parts[depth + 1])
+                break
+    return found
+
+
+def reachable(paths: list[str]) -> list[str]:
+    """As root, before dropping privileges: make `paths` reachable by unprivileged uids
+    without any capability. In the calling process's own mount namespace, each ancestor that
+    others cannot traverse (a 0700 home holding Python) is covered by a small tmpfs where only
+    the entries on the way to `paths` are bound back. Returns the ancestors covered."""
+    blocked = _blocked(paths)
+    if not blocked:
+        return []
+    _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
+    _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
+    for ancestor, entries in sorted(blocked.items()):
+        kept = [(e, os.open(os.path.join(ancestor, e), os.O_PATH | os.O_CLOEXEC))
+                for e in sorted(entries)]
+        _mount("tmpfs", ancestor, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+        for entry, fd in kept:
+            target = os.path.join(ancestor, entry)
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.mkdir(target)
+            else:
+                open(target, "w").close()
+            _mount(f"/proc/self/fd/{fd}", target, None, _MS_BIND | _MS_REC, None)
+            os.close(fd)
+    return sorted(blocked)
+
+
+def python_readable() -> None:
+    """Raise unless this process can read the Python it runs and the standard library."""
+    stdlib = os.path.dirname(os.__file__)
+    os.listdir(stdlib)
+    if not os.access(sys.executable, os.X_OK):
+        raise PermissionError(f"cannot execute {sys.executable}")
+    for path in read_only_paths():
+        os.stat(path)
+
+
+def _as_user(uid: int) -> None:
+    drop_privileges(uid)
+    python_readable()
+
+
 def die_with_parent() -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def redirect_fds(stdout_fd: int, verdict_fd: int, ruleset_fd: int | None) -> None:
-    """stdin <- /dev/null, stdout/stderr -> output pipe, verdict -> fd 3, ruleset -> fd 4,
-    every other descriptor closed."""
+def redirect_fds(stdout_fd: int, channel_fd: int, nonce_fd: int, ruleset_fd: int | None
+                 ) -> None:
+    """stdin <- /dev/null, stdout/stderr -> output pipe, channel -> fd 3, ruleset -> fd 4, the
+    nonce pipe at a random descriptor between 10 and 250 (its number is kept nowhere; the
+    harness finds it by looking), every other descriptor closed."""
+    nonce_at = 10 + secrets.randbelow(240)
+    os.dup2(nonce_fd, 2000)  # out of the way of the dup2 calls below
     if ruleset_fd is not None:
-        os.dup2(ruleset_fd, 100)  # out of the way of the dup2 calls below
+        os.dup2(ruleset_fd, 2001)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(stdout_fd, 1)
     os.dup2(stdout_fd, 2)
-    os.dup2(verdict_fd, 3)
+    os.dup2(channel_fd, 3)
     os.set_inheritable(3, False)
+    os.dup2(2000, nonce_at)
+    os.set_inheritable(nonce_at, False)
     keep = 4
     if ruleset_fd is not None:
-        os.dup2(100, RULESET_FD)
+        os.dup2(2001, RULESET_FD)
         keep = 5
-    os.closerange(keep, 65536)
+    os.closerange(keep, nonce_at)
+    os.closerange(nonce_at + 1, 65536)
 
 
 def set_rlimits(limits: ChildLimits, *, processes: bool) -> None:
@@ -172,14 +276,12 @@ def set_capabilities(mask: int) -> None:
     _check(_libc.capset(ctypes.byref(header), data), "capset")
 
 
-def drop_privileges(uid: int, keep_read_search: bool) -> None:
-    """As root: become `uid`, keeping CAP_DAC_READ_SEARCH only if asked (Landlock on)."""
-    if keep_read_search:
-        _libc.prctl(_PR_SET_KEEPCAPS, 1, 0, 0, 0)
+def drop_privileges(uid: int) -> None:
+    """As root: become `uid` with no capability at all."""
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-    set_capabilities((1 << _CAP_DAC_READ_SEARCH) if keep_read_search else 0)
+    set_capabilities(0)
 
 
 def read_only_paths() -> list[str]:
@@ -200,9 +302,11 @@ def read_only_paths() -> list[str]:
 def apply_in_child(layers: Layers, limits: ChildLimits, uid: int | None, *,
                    has_ruleset: bool, seccomp_filter: bytes | None) -> None:
     """Steps 2-4 in the program's own process (after its fds and cwd are set)."""
-    set_rlimits(limits, processes=uid is not None)
+    # RLIMIT_NPROC counts the processes of the uid: a per-slot uid as root, and in a private
+    # user namespace the processes of that namespace (Linux >= 5.14 counts per namespace).
+    set_rlimits(limits, processes=uid is not None or layers.user_namespace)
     if uid is not None:
-        drop_privileges(uid, keep_read_search=has_ruleset)
+        drop_privileges(uid)
     elif layers.user_namespace:
         set_capabilities(0)
     if has_ruleset:
@@ -247,11 +351,18 @@ def _probe_pid_namespace() -> None:
             raise OSError("the child was not PID 1 in its namespace")
 
 
-LAYER_NAMES = ("pid_namespace", "uid_drop", "landlock", "seccomp")
+def _probe_mounts(scratch: str) -> None:
+    os.makedirs(scratch, exist_ok=True)
+    private_mounts(scratch, os.getuid(), Quota(tmp_mb=1, tmp_inodes=16, shm_mb=1))
+    with open(os.path.join(scratch, "probe"), "w") as fh:
+        fh.write("ok")
 
 
-def detect(uid: int, user_namespace: bool,
-           disabled: tuple[str, ...] = ()) -> tuple[Layers, dict[str, str]]:
+LAYER_NAMES = ("pid_namespace", "mount_namespace", "uid_drop", "landlock", "seccomp")
+
+
+def detect(uid: int, user_namespace: bool, disabled: tuple[str, ...] = (),
+           scratch: str = "") -> tuple[Layers, dict[str, str]]:
     """Try every layer not `disabled`; returns what works and, for each missing layer, why."""
     missing = {name: "disabled by configuration (execute.disable_layers)" for name in disabled}
 
@@ -264,9 +375,23 @@ def detect(uid: int, user_namespace: bool,
         return error is None
 
     pid_ns = probe("pid_namespace", _probe_pid_namespace)
+    mounts = bool(scratch) and probe("mount_namespace", lambda: _probe_mounts(scratch))
+    if scratch:
+        with contextlib.suppress(OSError):
+            os.rmdir(scratch)
     uid_drop = False
     if os.geteuid() == 0 and not user_namespace:
-        uid_drop = probe("uid_drop", lambda: drop_privileges(uid, keep_read_search=True))
+        uid_drop = probe("uid_drop", lambda: drop_privileges(uid))
+        if uid_drop and "python_access" not in disabled:
+            python = _try(lambda: _as_user(uid))
+            if python:
+                missing["python_access"] = f"uid {uid} cannot read the Python installation " \
+                    f"({python}); programs can import only what the workers preloaded"
+    elif "python_access" not in disabled:
+        python = _try(python_readable)
+        if python:
+            missing["python_access"] = f"uid {os.getuid()} cannot read the Python installation" \
+                f" ({python}); programs can import only what the workers preloaded"
     abi = landlock.abi_version()
     if not abi and "landlock" not in disabled:
         missing["landlock"] = "the kernel has no Landlock (Linux >= 5.13 with landlock in lsm=)"
@@ -277,6 +402,8 @@ def detect(uid: int, user_namespace: bool,
     if unsupported and "seccomp" not in disabled:
         missing["seccomp"] = unsupported
     seccomp_ok = not unsupported and probe("seccomp", lambda: seccomp.install(os.getpid()))
-    layers = Layers(pid_namespace=pid_ns, user_namespace=user_namespace and pid_ns,
+    layers = Layers(pid_namespace=pid_ns, mount_namespace=mounts,
+                    python_access="python_access" not in missing,
+                    user_namespace=user_namespace and pid_ns,
                     uid_drop=uid_drop, landlock_abi=abi, seccomp=seccomp_ok)
     return layers, missing

@@ -80,16 +80,29 @@ def build_ruleset(read_only: list[tuple[int, bool]], read_write: list[tuple[int,
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
-        for fds, access in ((read_only, READ_ONLY), (read_write, fs)):
-            for fd, is_dir in fds:
-                rule = _PathBeneath((access & fs) if is_dir else (access & fs & _FILE_ONLY), fd)
-                if _libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH,
-                                 ctypes.byref(rule), 0) != 0:
-                    raise OSError(ctypes.get_errno(), "landlock_add_rule failed")
+        _add(ruleset, read_only, READ_ONLY & fs)
+        _add(ruleset, read_write, fs)
     except BaseException:
         os.close(ruleset)
         raise
     return ruleset
+
+
+def _add(ruleset: int, paths: list[tuple[int, bool]], access: int) -> None:
+    for fd, is_dir in paths:
+        rule = _PathBeneath(access if is_dir else access & _FILE_ONLY, fd)
+        if _libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_add_rule failed")
+
+
+def add_writable(ruleset: int, paths: Iterable[str], abi: int) -> None:
+    """Grant everything beneath `paths` (made after the ruleset, e.g. a fresh tmpfs)."""
+    opened = open_paths(paths)
+    try:
+        _add(ruleset, opened, _handled_fs(abi))
+    finally:
+        for fd, _ in opened:
+            os.close(fd)
 
 
 def restrict_self(ruleset: int) -> None:

@@ -1,7 +1,7 @@
 """The local sandbox: a pool of zygote workers, a result cache, and retries of infra errors.
 
 `LocalSandbox(workers=N)` starts N zygotes (one per core by default), each a separate Python
-process with an empty environment. `run(program)` lints the tests, checks syntax in the parent
+process with an empty environment. `run(program)` checks the tests' syntax in the parent
 (parsing is safe), looks up the cache, then hands the job to a free zygote. Only `infra_error`
 (the sandbox failed, not the program) is retried, on a fresh zygote. `run_many` runs a batch on
 all workers at once. The isolation layers the zygotes found are logged once at start-up and
@@ -30,8 +30,8 @@ from typing import Any
 
 from selfcodealign.errors import SelfCodeAlignError
 from selfcodealign.execution.base import ExecResult, Limits, Program, Status
-from selfcodealign.execution.lint import lint_tests
 from selfcodealign.execution.oracle import extract_calls, judge
+from selfcodealign.execution.pytest_plugin import uses_pytest
 from selfcodealign.execution.zygote import read_msg, write_msg
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class _Worker:
     def __init__(self, slot: int, base_uid: int, workdir: str, run_as: int | None,
                  preload: tuple[str, ...], disabled: tuple[str, ...]) -> None:
         self.slot = slot
+        self.pytest = "pytest" in preload
         env = {k: v for k, v in os.environ.items() if k == "LD_LIBRARY_PATH"}
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _BOOT, _PACKAGE_PARENT, str(slot), str(base_uid),
@@ -94,7 +95,7 @@ class _Worker:
 
 
 class SandboxFront(ABC):
-    """What every sandbox does around running a job: lint and parse the tests, oracle mode,
+    """What every sandbox does around running a job: parse the tests, oracle mode,
     the result cache keyed by program hash (identical programs run once), retries of
     infrastructure errors only, benchmark-mode calls, and batches on a thread pool. Where a job
     runs is `_dispatch`: local zygotes (LocalSandbox) or sandbox actors on a Ray cluster
@@ -126,17 +127,13 @@ class SandboxFront(ABC):
 
     @staticmethod
     def _precheck(program: Program) -> ExecResult | ast.Module:
-        """A result decided without running (syntax error, suspect tests), or the tests' AST."""
+        """A result decided without running (the tests do not parse), or the tests' AST."""
         # The implementation's syntax is checked where it is compiled, in the sandbox; the
-        # tests are parsed here because the lint and oracle mode need their AST anyway.
+        # tests are parsed here because oracle mode needs their AST anyway.
         try:
-            tree = ast.parse(program.tests)
+            return ast.parse(program.tests)
         except (SyntaxError, ValueError) as exc:
             return ExecResult(Status.SYNTAX_ERROR, detail=f"tests: {exc}")
-        findings = lint_tests(tree)
-        if findings:
-            return ExecResult(Status.SUSPECT, detail="; ".join(findings), findings=findings)
-        return tree
 
     def run(self, program: Program, limits: Limits | None = None) -> ExecResult:
         limits = limits or self.limits
@@ -159,7 +156,7 @@ class SandboxFront(ABC):
         if not owner:
             return replace(running.result(), cached=True)
         try:
-            result = self._execute(program, limits, calls)
+            result = self._execute(program, limits, calls, tests_tree)
         except BaseException as exc:
             with self._lock:
                 self._running.pop(key, None)
@@ -177,11 +174,11 @@ class SandboxFront(ABC):
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
 
-    def _execute(self, program: Program, limits: Limits,
-                 calls: list[tuple[str, Any]] | None) -> ExecResult:
+    def _execute(self, program: Program, limits: Limits, calls: list[tuple[str, Any]] | None,
+                 tree: ast.Module) -> ExecResult:
         job = {"code": program.code, "tests": program.tests, "timeout_s": limits.timeout_s,
                "memory_mb": limits.memory_mb, "output_limit": limits.output_limit,
-               "profile": limits.profile}
+               "profile": limits.profile, "pytest": uses_pytest(tree)}
         if calls is not None:  # the expected values stay here
             job.update(tests="", calls=[call for call, _ in calls])
         result = ExecResult(Status.INFRA_ERROR)
@@ -240,7 +237,7 @@ class SandboxFront(ABC):
         self.close()
 
     def _start_pool(self) -> None:
-        # Twice as many threads as workers: a job is linted and encoded while its worker is
+        # Twice as many threads as workers: a job is parsed and encoded while its worker is
         # still busy with the previous one, so no worker waits for the parent.
         self._pool = ThreadPoolExecutor(max_workers=2 * max(1, self.workers),
                                         thread_name_prefix="sandbox")
@@ -270,7 +267,12 @@ class LocalSandbox(SandboxFront):
         if run_as is not None:
             os.chown(self.workdir, run_as, run_as)
         count = workers or os.cpu_count() or 1
+        self._count = count
         self._free: queue.Queue[_Worker] = queue.Queue()
+        # Zygotes with pytest preloaded, started on the first pytest-style tests: pytest makes
+        # every fork ~3 ms slower, so plain tests never pay for it.
+        self._free_pytest: queue.Queue[_Worker] | None = None
+        self._spawn_lock = threading.Lock()
         self._all: list[_Worker] = []
         try:
             for slot in range(count):
@@ -293,8 +295,9 @@ class LocalSandbox(SandboxFront):
     def workers(self) -> int:
         return len(self._all)
 
-    def _spawn(self, slot: int) -> _Worker:
-        worker = _Worker(slot, self.base_uid, self.workdir, self.run_as, self.preload,
+    def _spawn(self, slot: int, pytest: bool = False) -> _Worker:
+        preload = (*self.preload, "pytest") if pytest else self.preload
+        worker = _Worker(slot, self.base_uid, self.workdir, self.run_as, preload,
                          self.disable_layers)
         self._all.append(worker)
         return worker
@@ -302,13 +305,29 @@ class LocalSandbox(SandboxFront):
     def _add(self, slot: int) -> None:
         self._free.put(self._spawn(slot))
 
+    def _pool_for(self, job: dict[str, Any]) -> queue.Queue[_Worker]:
+        if not job.get("pytest"):
+            return self._free
+        with self._spawn_lock:
+            if self._free_pytest is None:
+                free: queue.Queue[_Worker] = queue.Queue()
+                # Slots after the plain ones: as root, each zygote has its own uid.
+                for slot in range(self._count, 2 * self._count):
+                    free.put(self._spawn(slot, pytest=True))
+                self._free_pytest = free
+            return self._free_pytest
+
     def describe(self) -> dict[str, Any]:
         """For the run manifest: isolation level, layers on, and why any is missing."""
         return {"level": self.level, "layers": self.layers, "missing": self.missing,
                 "workers": self.workers}
 
     def _dispatch(self, job: dict[str, Any]) -> ExecResult:
-        worker: _Worker | None = self._free.get()
+        try:
+            pool = self._pool_for(job)
+        except _WorkerDied as exc:
+            return ExecResult(Status.INFRA_ERROR, detail=f"a pytest worker did not start: {exc}")
+        worker: _Worker | None = pool.get()
         assert worker is not None
         try:
             return ExecResult.from_zygote(worker.run(job))
@@ -316,13 +335,13 @@ class LocalSandbox(SandboxFront):
             worker.close()
             self._all.remove(worker)
             try:
-                worker = self._spawn(worker.slot)
+                worker = self._spawn(worker.slot, worker.pytest)
             except _WorkerDied:
                 worker = None  # the pool shrinks; the next dispatch still finds the others
             return ExecResult(Status.INFRA_ERROR, detail=f"zygote died: {exc}")
         finally:
             if worker is not None:
-                self._free.put(worker)
+                pool.put(worker)
 
     def close(self) -> None:
         pool, self._pool = getattr(self, "_pool", None), None

@@ -124,8 +124,11 @@ class _Asm:
         )
 
 
-def build_filter(own_pid: int, *, allow_fork: bool = False, machine: str | None = None) -> bytes:
-    """The BPF program for this process (`own_pid` is the only pid it may signal)."""
+def build_filter(own_pid: int, *, allow_fork: bool = False, any_signal: bool = False,
+                 machine: str | None = None) -> bytes:
+    """The BPF program for this process (`own_pid` is the only pid it may signal, unless
+    `any_signal`: inside its own PID namespace a program sees only its own processes, and
+    multiprocessing must be able to stop its workers)."""
     machine = machine or platform.machine()
     table = _NR[machine]
 
@@ -145,8 +148,9 @@ def build_filter(own_pid: int, *, allow_fork: bool = False, machine: str | None 
     for name in denied:
         if table[name] is not None:  # a call this architecture lacks needs no rule
             a.op(_JEQ, nr(name), "eperm", 0)
-    a.op(_JEQ, nr("kill"), "signal", 0)
-    a.op(_JEQ, nr("tgkill"), "signal", 0)
+    if not any_signal:
+        a.op(_JEQ, nr("kill"), "signal", 0)
+        a.op(_JEQ, nr("tgkill"), "signal", 0)
     if not allow_fork:
         a.op(_JEQ, nr("clone"), "clone", 0)
     a.op(_RET, _RET_ALLOW)

@@ -14,11 +14,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import hashlib
 import importlib
 import os
-import secrets
 import select
-import shutil
 import signal
 import struct
 import sys
@@ -28,14 +27,19 @@ from typing import Any
 
 import orjson
 
-from selfcodealign.execution import harness, landlock, seccomp
+from selfcodealign.execution import harness, landlock, seccomp, verdict
+from selfcodealign.execution.checks import CHANNEL_FD
 from selfcodealign.execution.isolation import (
+    RULESET_FD,
     ChildLimits,
     PidNamespaces,
+    Quota,
     apply_in_child,
     detect,
     die_with_parent,
     own_user_namespace,
+    private_mounts,
+    reachable,
     read_only_paths,
     redirect_fds,
 )
@@ -51,6 +55,7 @@ PRELOAD = (
     "types", "typing", "unicodedata", "unittest", "weakref",
 )
 SETUP_FAILED = 125
+QUOTA = Quota()
 VERDICT_MAX = 1 << 20  # bytes of verdict read by default; a job may ask for more (outputs)
 VERDICT_CEILING = 1 << 28
 
@@ -89,24 +94,27 @@ class Zygote:
     def __init__(self, slot: int, base_uid: int, workdir: str, user_namespace: bool,
                  disabled: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
-        self.layers, self.missing = detect(base_uid + slot, user_namespace, disabled)
+        self.layers, self.missing = detect(base_uid + slot, user_namespace, disabled,
+                                           os.path.join(workdir, f"probe-{slot}"))
         self.uid = base_uid + slot if self.layers.uid_drop else None
         self.spaces = PidNamespaces() if self.layers.pid_namespace else None
         abi = self.layers.landlock_abi
         self.read_only = landlock.open_paths(read_only_paths()) if abi else []
         self.devnull = landlock.open_paths([os.devnull]) if abi else []
         # The program is PID 1 of its namespace, so its seccomp filter can be built once.
-        self.filters = {fork: seccomp.build_filter(1, allow_fork=fork) for fork in (False, True)
-                        } if self.layers.seccomp and self.spaces else None
+        self.filters = {fork: seccomp.build_filter(1, allow_fork=fork, any_signal=fork)
+                        for fork in (False, True)} if self.layers.seccomp and self.spaces else None
 
     def hello(self) -> dict[str, Any]:
         return {"layers": self.layers.describe(), "level": self.layers.level(),
                 "missing": self.missing, "pid": os.getpid(), "python": sys.version.split()[0]}
 
     def _ruleset(self, tmp: str) -> int | None:
+        """The program's Landlock ruleset. With private mounts, its temp dir and /dev/shm are
+        granted in the child, once the fresh tmpfs mounts are in place."""
         if not self.layers.landlock_abi:
             return None
-        own = landlock.open_paths([tmp])
+        own = [] if self.layers.mount_namespace else landlock.open_paths([tmp])
         try:
             return landlock.build_ruleset(self.read_only, own + self.devnull,
                                           self.layers.landlock_abi)
@@ -119,38 +127,50 @@ class Zygote:
         if self.uid is not None:
             os.chown(tmp, self.uid, self.uid)
         out_r, out_w = os.pipe()
-        ver_r, ver_w = os.pipe()
+        chan_r, chan_w = os.pipe()
+        nonce_r, digest = _nonce_pipe()
         ruleset = self._ruleset(tmp)
-        nonce = secrets.token_hex(16)
         start = time.monotonic()
         if self.spaces:
             self.spaces.before_fork()
         try:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the sandboxed program
-                self._child(job, tmp, out_w, ver_w, ruleset, nonce)
+                self._child(job, tmp, out_w, chan_w, nonce_r, ruleset)
         finally:
             if self.spaces:
                 self.spaces.after_fork()
-        for fd in (out_w, ver_w, *([ruleset] if ruleset is not None else [])):
+        for fd in (out_w, chan_w, nonce_r, *([ruleset] if ruleset is not None else [])):
             os.close(fd)
         try:
             verdict_max = min(int(job.get("verdict_max", VERDICT_MAX)), VERDICT_CEILING)
-            result = self._watch(pid, out_r, ver_r, start + float(job["timeout_s"]),
-                                 int(job.get("output_limit", 65536)), nonce, verdict_max)
+            result = self._watch(pid, out_r, chan_r, start + float(job["timeout_s"]),
+                                 int(job.get("output_limit", 65536)), verdict_max)
+            need_checks = job.get("calls") is None and job.get("inputs") is None
+            result.update(verdict.decide(result.pop("channel"), digest=digest,
+                                         exit_code=result["exit_code"],
+                                         killed=result.pop("killed"),
+                                         cpu_exceeded=result.pop("cpu_exceeded"),
+                                         need_checks=need_checks))
         finally:
             os.close(out_r)
-            os.close(ver_r)
-            shutil.rmtree(tmp, ignore_errors=True)
+            os.close(chan_r)
+            remove_tree(tmp)
         result["duration_s"] = round(time.monotonic() - start, 4)
         return result
 
-    def _child(self, job: dict[str, Any], tmp: str, out_w: int, ver_w: int,
-               ruleset: int | None, nonce: str) -> None:
+    def _child(self, job: dict[str, Any], tmp: str, out_w: int, chan_w: int, nonce_r: int,
+               ruleset: int | None) -> None:
         try:
             os.setsid()
             die_with_parent()
-            redirect_fds(out_w, ver_w, ruleset)
+            if self.layers.mount_namespace:
+                owner = self.uid if self.uid is not None else os.getuid()
+                private_mounts(tmp, owner, QUOTA)
+            redirect_fds(out_w, chan_w, nonce_r, ruleset)
+            if ruleset is not None and self.layers.mount_namespace:
+                shm = ["/dev/shm"] if os.path.isdir("/dev/shm") else []
+                landlock.add_writable(RULESET_FD, [tmp, *shm], self.layers.landlock_abi)
             os.chdir(tmp)
             os.environ.clear()
             os.environ.update(HOME=tmp, TMPDIR=tmp, PATH="/usr/local/bin:/usr/bin:/bin",
@@ -158,7 +178,7 @@ class Zygote:
             tempfile.tempdir = tmp
             timeout = float(job["timeout_s"])
             limits = ChildLimits(memory_mb=int(job["memory_mb"]), cpu_s=int(timeout) + 1)
-            fork = job.get("profile") == "fork"
+            fork = job.get("profile") != "strict"  # "default" (and "fork") allow processes
             program_filter = None
             if self.filters is not None:
                 program_filter = self.filters[fork]
@@ -166,15 +186,17 @@ class Zygote:
                 program_filter = seccomp.build_filter(os.getpid(), allow_fork=fork)
             apply_in_child(self.layers, limits, self.uid, has_ruleset=ruleset is not None,
                            seccomp_filter=program_filter)
+            os.write(CHANNEL_FD, b"R\n")  # set up: from here on, the program is responsible
         except BaseException:
             os._exit(SETUP_FAILED)
-        harness.run_and_report(job, nonce)
+        harness.run_and_report(job)
 
-    def _watch(self, pid: int, out_r: int, ver_r: int, deadline: float, limit: int,
-               nonce: str, verdict_max: int) -> dict[str, Any]:
+    def _watch(self, pid: int, out_r: int, chan_r: int, deadline: float, limit: int,
+               verdict_max: int) -> dict[str, Any]:
         pidfd = os.pidfd_open(pid)
-        output, verdict = bytearray(), bytearray()
-        pipes, exited, killed = {out_r, ver_r}, False, None
+        output = _Output(limit)
+        channel = bytearray()
+        pipes, exited, killed = {out_r, chan_r}, False, None
         try:
             while pipes or not exited:
                 remaining = deadline - time.monotonic()
@@ -191,14 +213,11 @@ class Zygote:
                     if not chunk:
                         pipes.discard(fd)
                     elif fd == out_r:
-                        output += chunk
+                        output.add(chunk)
                     else:
-                        verdict += chunk
-                if len(output) > limit:
-                    killed = "output_limit"
-                elif len(verdict) > verdict_max:
-                    killed = "tamper"
-                if killed:
+                        channel += chunk
+                if len(channel) > verdict_max:
+                    killed = "the channel carried more than its limit"
                     break
         finally:
             if killed:
@@ -207,7 +226,51 @@ class Zygote:
             # process of its namespace, so once this returns nothing of the program is left.
             _, status = os.waitpid(pid, 0)
             os.close(pidfd)
-        return _classify(killed, bytes(verdict), nonce, _exit_code(status), output, limit)
+        exit_code = _exit_code(status)
+        return {"exit_code": exit_code, "output": output.text(),
+                "output_bytes": output.total, "channel": bytes(channel), "killed": killed,
+                "cpu_exceeded": exit_code == 128 + signal.SIGXCPU}
+
+
+class _Output:
+    """The program's output: the first `limit` bytes and the last 4 KiB are kept; what lies
+    between is dropped with a marker (over-long output is not a failure)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.total = max(limit, 1024), 0
+        self.head, self.tail = bytearray(), bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.limit - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail = (self.tail + chunk)[-4096:]
+
+    def text(self) -> str:
+        kept = bytes(self.head)
+        if self.total > len(self.head) + len(self.tail):
+            dropped = self.total - len(self.head) - len(self.tail)
+            kept += f"\n[... {dropped} bytes of output dropped ...]\n".encode()
+        kept += bytes(self.tail)
+        return kept[-8000:].decode("utf-8", "replace")
+
+
+def _nonce_pipe() -> tuple[int, bytes]:
+    """A pipe holding 32 random bytes, and their SHA-256. The bytes go from /dev/urandom into a
+    buffer, the pipe, the hash, and the buffer is zeroed: before the fork the zygote keeps only
+    the hash, so a program's copy of the zygote's memory holds nothing it could send back."""
+    read_end, write_end = os.pipe()
+    buffer = bytearray(verdict.NONCE_BYTES)
+    with open("/dev/urandom", "rb", buffering=0) as urandom:
+        urandom.readinto(buffer)
+    os.write(write_end, buffer)
+    os.close(write_end)
+    digest = hashlib.sha256(buffer).digest()
+    buffer[:] = bytes(len(buffer))
+    return read_end, digest
 
 
 def _kill(pid: int) -> None:
@@ -217,30 +280,42 @@ def _kill(pid: int) -> None:
             kill(pid, signal.SIGKILL)
 
 
-def _classify(killed: str | None, verdict: bytes, nonce: str, exit_code: int,
-              output: bytearray, limit: int) -> dict[str, Any]:
-    tail = bytes(output[-4000:]).decode("utf-8", "replace")
-    result: dict[str, Any] = {"exit_code": exit_code, "output": tail,
-                              "output_bytes": len(output)}
-    if killed:
-        detail = {"timeout": "wall-clock deadline reached",
-                  "output_limit": f"output passed {limit} bytes",
-                  "tamper": "oversized verdict"}[killed]
-        return {**result, "status": killed, "detail": detail}
-    if not verdict:
-        if exit_code == SETUP_FAILED:
-            return {**result, "status": "infra_error", "detail": "sandbox setup failed"}
-        if exit_code == 128 + signal.SIGXCPU:
-            return {**result, "status": "timeout", "detail": "CPU time limit reached"}
-        return {**result, "status": "error",
-                "detail": f"exited before the verdict (exit code {exit_code})"}
+def remove_tree(path: str) -> None:
+    """Remove what a program left, whatever its shape: iterative (no recursion limit on deep
+    trees), permissions restored on the way, never raising."""
+    stack = [path]
+    seen: list[str] = []
+    while stack:
+        current = stack.pop()
+        seen.append(current)
+        try:
+            os.chmod(current, 0o700)
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+    for directory in reversed(seen):
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
+
+
+def _preload_pytest() -> None:
+    """pytest and its default plugins, so pytest-style tests start in milliseconds."""
     try:
-        data = orjson.loads(verdict)
-    except orjson.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict) or data.pop("nonce", None) != nonce:
-        return {**result, "status": "tamper", "detail": "forged or damaged verdict"}
-    return {**result, **data}
+        import pytest  # noqa: F401
+        from _pytest.config import default_plugins
+    except ImportError:
+        return
+    for name in default_plugins:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"_pytest.{name}")
 
 
 def main() -> None:
@@ -248,10 +323,15 @@ def main() -> None:
                                        int(sys.argv[4]))
     extra = tuple(name for name in sys.argv[5].split(",") if name)
     disabled = tuple(name for name in sys.argv[6].split(",") if name)
-    harness.install_hooks()
     for name in PRELOAD + extra:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    if "pytest" in extra:
+        _preload_pytest()
+    harness.install_hooks()
+    if os.geteuid() == 0:
+        with contextlib.suppress(OSError):  # a failure shows as the python_access layer
+            reachable([*read_only_paths(), workdir])
     if run_as >= 0:  # serve as an unprivileged user, as when the caller is not root
         os.setgroups([])
         os.setresgid(run_as, run_as, run_as)
