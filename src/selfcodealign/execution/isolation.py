@@ -58,7 +58,7 @@ class Layers:
     """Which layers a worker applies; detected once per worker at start-up."""
 
     pid_namespace: bool = False
-    mount_namespace: bool = False  # own mount + IPC namespace, tmpfs temp dir and /dev/shm
+    mount_namespace: bool = False  # tmpfs temp dir and /dev/shm, an IPC namespace per program
     user_namespace: bool = False  # the zygote owns a private user namespace (not root)
     uid_drop: bool = False
     landlock_abi: int = 0
@@ -141,18 +141,26 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
                        arg(data)), f"mount({target})")
 
 
-def private_mounts(tmp: str, owner: int, quota: Quota) -> None:
-    """In the program's own process: its own mount and IPC namespaces (System V and POSIX IPC
-    objects are private and die with it), a size- and inode-limited tmpfs on its temp dir and
-    another on /dev/shm (so multiprocessing works and nothing is shared or left behind)."""
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(mount, ipc)")
+def worker_mounts(scratch: str, quota: Quota) -> None:
+    """In the zygote, once: its own mount namespace, with a size- and inode-limited tmpfs on
+    the folder where its programs' temp dirs are made and another on /dev/shm (so
+    multiprocessing works). The zygote runs one program at a time and empties both after
+    each, so every program starts with the whole quota and nothing is shared or left on disk."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing propagates to the host
     flags = _MS_NOSUID | _MS_NODEV
-    _mount("tmpfs", tmp, "tmpfs", flags, f"size={quota.tmp_mb}m,nr_inodes={quota.tmp_inodes},"
-           f"mode=0700,uid={owner},gid={owner}")
+    os.makedirs(scratch, exist_ok=True)
+    _mount("tmpfs", scratch, "tmpfs", flags, f"size={quota.tmp_mb}m,"
+           f"nr_inodes={quota.tmp_inodes},mode=0711,uid={os.geteuid()},gid={os.getegid()}")
     if os.path.isdir("/dev/shm"):
         _mount("tmpfs", "/dev/shm", "tmpfs", flags | _MS_NOEXEC,
                f"size={quota.shm_mb}m,nr_inodes=4096,mode=1777")
+
+
+def private_ipc() -> None:
+    """In the program's own process: its own IPC namespace (System V objects and POSIX message
+    queues are private and die with it)."""
+    _check(_libc.unshare(CLONE_NEWIPC), "unshare(ipc)")
 
 
 _MS_BIND = 0x1000
@@ -352,10 +360,10 @@ def _probe_pid_namespace() -> None:
 
 
 def _probe_mounts(scratch: str) -> None:
-    os.makedirs(scratch, exist_ok=True)
-    private_mounts(scratch, os.getuid(), Quota(tmp_mb=1, tmp_inodes=16, shm_mb=1))
+    worker_mounts(scratch, Quota(tmp_mb=1, tmp_inodes=16, shm_mb=1))
     with open(os.path.join(scratch, "probe"), "w") as fh:
         fh.write("ok")
+    private_ipc()
 
 
 LAYER_NAMES = ("pid_namespace", "mount_namespace", "uid_drop", "landlock", "seccomp")

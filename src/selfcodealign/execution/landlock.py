@@ -95,16 +95,6 @@ def _add(ruleset: int, paths: list[tuple[int, bool]], access: int) -> None:
             raise OSError(ctypes.get_errno(), "landlock_add_rule failed")
 
 
-def add_writable(ruleset: int, paths: Iterable[str], abi: int) -> None:
-    """Grant everything beneath `paths` (made after the ruleset, e.g. a fresh tmpfs)."""
-    opened = open_paths(paths)
-    try:
-        _add(ruleset, opened, _handled_fs(abi))
-    finally:
-        for fd, _ in opened:
-            os.close(fd)
-
-
 def restrict_self(ruleset: int) -> None:
     """Enforce `ruleset` on the calling process (and its future children), for good."""
     if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, required by Landlock

@@ -15,7 +15,6 @@ import logging
 import os
 import queue
 import select
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any
 
 from selfcodealign.errors import SelfCodeAlignError
 from selfcodealign.execution.base import ExecResult, Limits, Program, Status
+from selfcodealign.execution.cleanup import remove_tree
 from selfcodealign.execution.oracle import extract_calls, judge
 from selfcodealign.execution.pytest_plugin import uses_pytest
 from selfcodealign.execution.zygote import read_msg, write_msg
@@ -350,7 +350,7 @@ class LocalSandbox(SandboxFront):
         for worker in self._all:
             worker.close()
         self._all.clear()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_tree(self.workdir)
 
     def __enter__(self) -> LocalSandbox:
         return self

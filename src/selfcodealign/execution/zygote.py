@@ -29,8 +29,8 @@ import orjson
 
 from selfcodealign.execution import harness, landlock, seccomp, verdict
 from selfcodealign.execution.checks import CHANNEL_FD
+from selfcodealign.execution.cleanup import remove_tree
 from selfcodealign.execution.isolation import (
-    RULESET_FD,
     ChildLimits,
     PidNamespaces,
     Quota,
@@ -38,10 +38,11 @@ from selfcodealign.execution.isolation import (
     detect,
     die_with_parent,
     own_user_namespace,
-    private_mounts,
+    private_ipc,
     reachable,
     read_only_paths,
     redirect_fds,
+    worker_mounts,
 )
 
 # The modules model-written programs import most. Heavy, rarely used ones (asyncio,
@@ -100,7 +101,14 @@ class Zygote:
         self.spaces = PidNamespaces() if self.layers.pid_namespace else None
         abi = self.layers.landlock_abi
         self.read_only = landlock.open_paths(read_only_paths()) if abi else []
-        self.devnull = landlock.open_paths([os.devnull]) if abi else []
+        # With private mounts, temp dirs live on this zygote's own tmpfs (emptied after each
+        # program) and /dev/shm is its own tmpfs too.
+        self.scratch = workdir
+        if self.layers.mount_namespace:
+            self.scratch = os.path.join(workdir, f"slot-{slot}")
+            worker_mounts(self.scratch, QUOTA)
+        shared = ["/dev/shm"] if self.layers.mount_namespace and os.path.isdir("/dev/shm") else []
+        self.devnull = landlock.open_paths([os.devnull, *shared]) if abi else []
         # The program is PID 1 of its namespace, so its seccomp filter can be built once.
         self.filters = {fork: seccomp.build_filter(1, allow_fork=fork, any_signal=fork)
                         for fork in (False, True)} if self.layers.seccomp and self.spaces else None
@@ -110,11 +118,11 @@ class Zygote:
                 "missing": self.missing, "pid": os.getpid(), "python": sys.version.split()[0]}
 
     def _ruleset(self, tmp: str) -> int | None:
-        """The program's Landlock ruleset. With private mounts, its temp dir and /dev/shm are
-        granted in the child, once the fresh tmpfs mounts are in place."""
+        """The program's Landlock ruleset: read beneath Python's and the system's folders,
+        write in its temp dir, /dev/null and (with private mounts) /dev/shm."""
         if not self.layers.landlock_abi:
             return None
-        own = [] if self.layers.mount_namespace else landlock.open_paths([tmp])
+        own = landlock.open_paths([tmp])
         try:
             return landlock.build_ruleset(self.read_only, own + self.devnull,
                                           self.layers.landlock_abi)
@@ -123,7 +131,7 @@ class Zygote:
                 os.close(fd)
 
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        tmp = tempfile.mkdtemp(prefix="p", dir=self.workdir)
+        tmp = tempfile.mkdtemp(prefix="p", dir=self.scratch)
         if self.uid is not None:
             os.chown(tmp, self.uid, self.uid)
         out_r, out_w = os.pipe()
@@ -156,6 +164,8 @@ class Zygote:
             os.close(out_r)
             os.close(chan_r)
             remove_tree(tmp)
+            if self.layers.mount_namespace:
+                _empty("/dev/shm")
         result["duration_s"] = round(time.monotonic() - start, 4)
         return result
 
@@ -165,12 +175,8 @@ class Zygote:
             os.setsid()
             die_with_parent()
             if self.layers.mount_namespace:
-                owner = self.uid if self.uid is not None else os.getuid()
-                private_mounts(tmp, owner, QUOTA)
+                private_ipc()
             redirect_fds(out_w, chan_w, nonce_r, ruleset)
-            if ruleset is not None and self.layers.mount_namespace:
-                shm = ["/dev/shm"] if os.path.isdir("/dev/shm") else []
-                landlock.add_writable(RULESET_FD, [tmp, *shm], self.layers.landlock_abi)
             os.chdir(tmp)
             os.environ.clear()
             os.environ.update(HOME=tmp, TMPDIR=tmp, PATH="/usr/local/bin:/usr/bin:/bin",
@@ -258,6 +264,16 @@ class _Output:
         return kept[-8000:].decode("utf-8", "replace")
 
 
+def _empty(folder: str) -> None:
+    """Remove everything inside `folder` (the zygote's /dev/shm after each program)."""
+    try:
+        entries = [entry.path for entry in os.scandir(folder)]
+    except OSError:
+        return
+    for path in entries:
+        remove_tree(path)
+
+
 def _nonce_pipe() -> tuple[int, bytes]:
     """A pipe holding 32 random bytes, and their SHA-256. The bytes go from /dev/urandom into a
     buffer, the pipe, the hash, and the buffer is zeroed: before the fork the zygote keeps only
@@ -278,32 +294,6 @@ def _kill(pid: int) -> None:
     for kill in (os.kill, os.killpg):
         with contextlib.suppress(ProcessLookupError):
             kill(pid, signal.SIGKILL)
-
-
-def remove_tree(path: str) -> None:
-    """Remove what a program left, whatever its shape: iterative (no recursion limit on deep
-    trees), permissions restored on the way, never raising."""
-    stack = [path]
-    seen: list[str] = []
-    while stack:
-        current = stack.pop()
-        seen.append(current)
-        try:
-            os.chmod(current, 0o700)
-            entries = list(os.scandir(current))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                else:
-                    os.unlink(entry.path)
-            except OSError:
-                pass
-    for directory in reversed(seen):
-        with contextlib.suppress(OSError):
-            os.rmdir(directory)
 
 
 def _preload_pytest() -> None:
