@@ -11,6 +11,7 @@ from unittest import mock
 
 import pytest
 
+from selfcodealign.codeblocks import solution_code
 from selfcodealign.execution import Program, assemble, python_blocks
 from selfcodealign.execution.checks import instrument_tests, lies
 from selfcodealign.execution.oracle import Opaque, decode, encode, extract_calls, judge
@@ -23,6 +24,22 @@ def test_python_blocks_rules() -> None:
     assert python_blocks("def f():\n    return 1\n") == ["def f():\n    return 1\n"]
     assert python_blocks("Just prose, no code.") == []
     assert python_blocks("```Python3\nd = 4\n```") == ["d = 4\n"]
+
+
+@pytest.mark.parametrize(("text", "blocks"), [
+    ("```py3\nx = 1\n```", ["x = 1\n"]),
+    ("Here:\n```python\ndef f():\n    return 1\n", ["def f():\n    return 1\n"]),  # open
+    ("1. Code:\n   ```python\n   x = 1\n   y = 2\n   ```\n", ["x = 1\ny = 2\n"]),
+    ("~~~python\nz = 3\n~~~\n", ["z = 3\n"]),
+    ("````python\ns = '```'\n````\n", ["s = '```'\n"]),
+    ("```{.python}\na = 1\n```", ["a = 1\n"]),
+    ("```python title=\"x.py\"\nb = 2\n```", ["b = 2\n"]),
+    ("```text\nnot code\n```\n```\nc = 3\n```", ["c = 3\n"]),
+])
+def test_one_fence_parser_for_every_stage(text: str, blocks: list[str]) -> None:
+    assert python_blocks(text) == blocks
+    # evaluation reads answers with the same parser
+    assert solution_code(text, "f").strip() == blocks[0].strip()
 
 
 def test_assembly_keeps_definitions_and_drops_examples() -> None:

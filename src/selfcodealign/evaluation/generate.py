@@ -20,13 +20,13 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from selfcodealign.backends.base import LLMBackend, SamplingParams
+from selfcodealign.codeblocks import solution_code
 from selfcodealign.evaluation.data import Dataset, Problem
 from selfcodealign.progress import Progress
 from selfcodealign.training.format import build_prompt
@@ -34,7 +34,6 @@ from selfcodealign.training.format import build_prompt
 log = logging.getLogger("selfcodealign.evaluation")
 
 HUMANEVAL_INSTRUCTION = "Write a Python function to solve the following task:"
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
 
 
 def instruction(benchmark: str, problem: Problem) -> str:
@@ -49,20 +48,9 @@ def prompt_for(benchmark: str, problem: Problem, response_prefix: str) -> str:
     return build_prompt(instruction(benchmark, problem)) + response_prefix
 
 
-def _defines(code: str, name: str) -> bool:
-    return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M) is not None
-
-
 def extract_code(text: str, entry_point: str) -> str:
     """The solution code in a model's answer (see the module docstring)."""
-    blocks: list[str] = [body for lang, body in _FENCE.findall(text)
-              if lang.lower() in ("", "python", "py", "python3")]
-    for body in blocks:
-        if _defines(body, entry_point):
-            return body.strip("\n") + "\n"
-    if blocks:
-        return blocks[0].strip("\n") + "\n"
-    return text.strip("\n") + "\n"
+    return solution_code(text, entry_point)
 
 
 def _imports(source: str) -> list[str]:

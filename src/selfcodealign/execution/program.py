@@ -1,10 +1,10 @@
 """Assembling a runnable Program from an I->R record (`response` and `tests`, markdown or code).
 
-Which code blocks count:
+Which code blocks count (`codeblocks.py` reads the fences, for every stage):
 
-- Python blocks are fences tagged `python`, `py`, `python3` or `py3`. Untagged fences count only
-  when no block is tagged and they parse as Python; text with no fence at all counts when the
-  whole text parses as Python (a record that holds plain code).
+- Python blocks are fences tagged `python`, `py`, `python3` or `py3`; a fence left open runs
+  to the end. Untagged fences count only when no block is tagged and they parse as Python; text
+  with no fence at all counts when the whole text parses as Python (a record of plain code).
 - The implementation is every Python block of the response, in order, except *usage examples*:
   a block that defines nothing (no def, class, import or assignment at its top level, only calls,
   prints and asserts) is an example, not the implementation, and is left out.
@@ -19,14 +19,14 @@ Which code blocks count:
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from selfcodealign.codeblocks import python_blocks
 from selfcodealign.execution.base import Program
 
-_FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)^[ \t]*```", re.M | re.S)
-_PY_TAGS = {"python", "py", "python3", "py3"}
+__all__ = ["assemble", "python_blocks"]
+
 _DEFINES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
             ast.Assign, ast.AnnAssign, ast.AugAssign)
 _NEVER_DROP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
@@ -39,20 +39,6 @@ def _parse(source: str) -> ast.Module | None:
         return ast.parse(source)
     except (SyntaxError, ValueError):
         return None
-
-
-def python_blocks(text: str) -> list[str]:
-    """The Python code blocks of a markdown text (see the module docstring for the rules)."""
-    blocks = [(tag.lower(), body) for tag, body in _FENCE.findall(text)]
-    tagged = [body for tag, body in blocks if tag in _PY_TAGS]
-    if tagged:
-        return tagged
-    untagged = [body for tag, body in blocks if not tag and _parse(body) is not None]
-    if untagged:
-        return untagged
-    if not blocks and text.strip() and _parse(text) is not None:
-        return [text]
-    return []
 
 
 def _call_name(node: ast.AST) -> str:
