@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from selfcodealign.errors import SelfCodeAlignError
+from selfcodealign.execution import verdict
 from selfcodealign.execution.base import ExecResult, Limits, Program, Status
 from selfcodealign.execution.cleanup import remove_tree
-from selfcodealign.execution.oracle import extract_calls, judge
+from selfcodealign.execution.oracle import extract_calls
 from selfcodealign.execution.pytest_plugin import uses_pytest
 from selfcodealign.execution.zygote import read_msg, write_msg
 
@@ -133,7 +134,7 @@ class SandboxFront(ABC):
         try:
             return ast.parse(program.tests)
         except (SyntaxError, ValueError) as exc:
-            return ExecResult(Status.SYNTAX_ERROR, detail=f"tests: {exc}")
+            return verdict.unparsable_tests(exc)
 
     def run(self, program: Program, limits: Limits | None = None) -> ExecResult:
         limits = limits or self.limits
@@ -186,7 +187,7 @@ class SandboxFront(ABC):
             result = self._dispatch(job)
             if result.status is not Status.INFRA_ERROR:
                 break
-        return self._judge(result, calls) if calls is not None else result
+        return verdict.oracle(result, calls) if calls is not None else result
 
     def call(self, code: str, entry_point: str, inputs: list[Any], time_limits: list[float],
              *, timeout_s: float, limits: Limits | None = None,
@@ -208,17 +209,6 @@ class SandboxFront(ABC):
                 break
         result.mode = "inputs"
         return result
-
-    @staticmethod
-    def _judge(result: ExecResult, calls: list[tuple[str, Any]]) -> ExecResult:
-        result.mode = "oracle"
-        returns = result.extra.pop("returns", None)
-        if result.status is not Status.PASSED:
-            return result
-        if not isinstance(returns, list):
-            return replace(result, status=Status.TAMPER, detail="oracle results missing")
-        status, detail, checked = judge(returns, calls)
-        return replace(result, status=Status(status), detail=detail, asserts=checked)
 
     def run_many(self, programs: Iterable[Program],
                  limits: Limits | None = None) -> Iterator[ExecResult]:

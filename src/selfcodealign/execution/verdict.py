@@ -33,15 +33,25 @@ after it, and the zygote did not have to kill it. When several statuses apply, t
 Evidence of a failed check is final, so it outranks a later timeout; tampering outranks
 everything the program could have influenced. The child's own `status` field can only push a
 sample down this table, never up: a summary saying "passed" is one condition among several.
+
+Two decisions are made in the parent without a channel, and live here too: tests that do not
+parse are `syntax_error` without running (`unparsable_tests`), and in oracle mode a run that
+passed is then judged by comparing the values it returned with the expected ones, which never
+entered the sandbox (`oracle`: a wrong value is `failed`, a call that raised `error`, an
+undecodable value `tamper`). Which execution statuses pass on to training is decided by
+selection from `passed` alone.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from selfcodealign.execution.base import ExecResult
 
 PRECEDENCE = ("infra_error", "tamper", "failed", "timeout", "memory", "syntax_error", "error",
               "no_tests_ran", "passed")
@@ -190,3 +200,24 @@ def decide(channel: bytes, *, digest: bytes, exit_code: int, killed: str | None,
         if key in summary:
             result[key] = summary[key]
     return result
+
+
+def unparsable_tests(exc: BaseException) -> ExecResult:
+    from selfcodealign.execution.base import ExecResult, Status
+
+    return ExecResult(Status.SYNTAX_ERROR, detail=f"tests: {exc}")
+
+
+def oracle(result: ExecResult, calls: list[tuple[str, Any]]) -> ExecResult:
+    """Oracle mode: the returned values, compared here with the expected literals."""
+    from selfcodealign.execution.base import Status
+    from selfcodealign.execution.oracle import judge
+
+    result.mode = "oracle"
+    returns = result.extra.pop("returns", None)
+    if result.status is not Status.PASSED:
+        return result
+    if not isinstance(returns, list):
+        return replace(result, status=Status.TAMPER, detail="oracle results missing")
+    status, detail, checked = judge(returns, calls)
+    return replace(result, status=Status(status), detail=detail, asserts=checked)
