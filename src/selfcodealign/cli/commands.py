@@ -251,8 +251,9 @@ def select_command(input_path: str | None, output_dir: str | None, seeds_path: s
 @shared_options
 @run_options
 @executor_options
-@click.option("--profile", type=click.Choice(["default", "fork"]),
-              help="Sandbox profile (execute.profile): fork allows new processes.")
+@click.option("--profile", type=click.Choice(["default", "strict", "fork"]),
+              help="Sandbox profile (execute.profile): default allows up to 64 processes "
+                   "inside the program's PID namespace; strict allows none.")
 @click.option("--oracle/--no-oracle", default=None,
               help="Keep expected values of `assert f(...) == value` tests outside the sandbox.")
 @click.option("--memory", type=click.IntRange(min=64),
