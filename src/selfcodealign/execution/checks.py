@@ -52,6 +52,8 @@ class State:
     runner_done = False  # unittest.main() or pytest.main() ran the tests
     closing = False  # set once the harness writes its summary: later events are moot
     completed: set[tuple[type, str]] = set()  # noqa: RUF012 - process-wide by design
+    originals: dict[str, Any] = {}  # noqa: RUF012 - the implementation's own definitions
+    namespace: dict[str, Any] | None = None
     not_run: list[str] = []  # noqa: RUF012
 
 
@@ -89,9 +91,8 @@ class _Stranger:
 
 
 def _is_any(obj: Any) -> bool:
-    """unittest.mock.ANY: a wildcard by design."""
-    kind = type(obj)
-    return kind.__name__ == "_ANY" and kind.__module__ == "unittest.mock"
+    """unittest.mock's ANY and call objects: wildcards and call records by design."""
+    return type(obj).__module__ == "unittest.mock" and type(obj).__name__ in ("_ANY", "_Call")
 
 
 def _plain_base(kind: type) -> type | None:
@@ -103,7 +104,8 @@ def _plain_base(kind: type) -> type | None:
 
 def _claims_anything(obj: Any) -> bool:
     try:
-        return bool(obj == _Stranger())
+        claim = obj == _Stranger()
+        return not _rich(claim) and bool(claim)
     except Exception:  # arrays and the like compare elementwise; not a lie
         return False
 
@@ -150,7 +152,7 @@ def lies(left: Any, right: Any, budget: list[int] | None = None) -> str:
     if _one_way(left, right):
         return f"{kinds[0].__name__} == {kinds[1].__name__} holds one way only"
     for side, other in ((left, right), (right, left)):
-        if _base_disagrees(side, other):
+        if not _is_any(side) and _base_disagrees(side, other):
             return f"{type(side).__name__} overrides == and disagrees with its base type"
     if budget[0] <= 0:
         return ""
@@ -189,11 +191,18 @@ def _pairs(pairs: Any, budget: list[int]) -> str:
     return ""
 
 
+def _rich(result: Any) -> bool:
+    """An elementwise comparison result (numpy, pandas, torch...): not judged here."""
+    return hasattr(result, "__array__") or hasattr(result, "all")
+
+
 def equal(left: Any, right: Any) -> Any:
     """`left == right` inside an instrumented assert: the same truth, but a lie is a failure."""
     result = left == right
-    if type(result) is not bool:  # numpy arrays and other rich results are not judged here
-        return result
+    if type(result) is not bool:
+        if _rich(result):
+            return result
+        result = bool(result)  # `__eq__` returned something truthy: judge it as a claim
     if result:
         problem = lies(left, right)
         if problem:
@@ -205,8 +214,36 @@ def equal(left: Any, right: Any) -> Any:
 # -- instrumented asserts ------------------------------------------------------------------
 
 
-def ok() -> None:
+def ok(names: tuple[str, ...] = ()) -> None:
     State.checks += 1
+    for name in names:
+        stand_in = _stand_in(name)
+        if stand_in:
+            report("mock", f"an assert checks {name}, which the tests replaced with "
+                           f"{stand_in}: it tests the stand-in, not the implementation")
+            raise AssertionError(f"{name} is a stand-in ({stand_in})")
+
+
+def _is_mock(obj: Any) -> bool:
+    return any(c.__module__ == "unittest.mock" and c.__name__ == "NonCallableMock"
+               for c in type(obj).__mro__)
+
+
+def _stand_in(name: str) -> str:
+    """What replaced the implementation's `name` in the shared namespace, if the tests put a
+    mock or a differently named function there ("" when it is the original, or a function of
+    the same name: tests often repeat the implementation's definition)."""
+    original = State.originals.get(name)
+    if original is None or State.namespace is None:
+        return ""
+    current = State.namespace.get(name, original)
+    if current is original:
+        return ""
+    if _is_mock(current):
+        return "a mock"
+    if isinstance(current, FunctionType) and current.__name__ != name:
+        return f"function {current.__name__}"
+    return ""
 
 
 def fail(line: int, message: Any = None) -> None:
@@ -267,8 +304,10 @@ class _Instrument(ast.NodeTransformer):
                 truth = True
             new: ast.stmt = ast.Pass() if truth else failing
             return ast.copy_location(new, node)
+        names = sorted({n.id for n in ast.walk(test) if isinstance(n, ast.Name)})
         test = _EqualityRewriter().visit(test)
-        passing = ast.Expr(ast.Call(ast.Name(OK, ast.Load()), [], []))
+        referenced = ast.Tuple([ast.Constant(n) for n in names], ast.Load())
+        passing = ast.Expr(ast.Call(ast.Name(OK, ast.Load()), [referenced] if names else [], []))
         return ast.copy_location(ast.If(test, [passing], [failing]), node)
 
 
@@ -314,7 +353,15 @@ class Tracked:
 
 _EQUALITY = {"assertEqual", "assertEquals", "assertListEqual", "assertTupleEqual",
              "assertDictEqual", "assertSetEqual", "assertSequenceEqual",
-             "assertMultiLineEqual"}
+             "assertMultiLineEqual", "assertAlmostEqual", "assertAlmostEquals"}
+
+
+def _claims_equal(left: Any, right: Any) -> bool:
+    try:
+        claim = left == right
+        return not _rich(claim) and bool(claim)
+    except Exception:
+        return False
 
 
 def _checked_method(name: str, method: Any) -> Any:
@@ -328,7 +375,7 @@ def _checked_method(name: str, method: Any) -> Any:
             report("unittest", f"{name}: {_exception_text(exc)}")
             raise
         State.checks += 1
-        if name in _EQUALITY and len(args) >= 2:
+        if name in _EQUALITY and len(args) >= 2 and _claims_equal(args[0], args[1]):
             problem = lies(args[0], args[1])
             if problem:
                 report("equality", f"{name}: {problem}")
@@ -404,6 +451,17 @@ def _err_text(err: Any) -> str:
     return str(err)[:300]
 
 
+def run_yielded(generator: Any, name: str) -> None:
+    """A generator test runs to its end: each `(function, *args)` it yields (nose style) is a
+    test case, called as nose called it; other values are ignored, the checks between the
+    yields run as the generator is iterated."""
+    for item in generator:
+        if isinstance(item, tuple) and item and callable(item[0]):
+            item[0](*item[1:])
+        elif callable(item):
+            item()
+
+
 def _call_test_method(original: Any) -> Any:
     def call(self: Any, method: Any) -> None:
         import inspect
@@ -414,8 +472,8 @@ def _call_test_method(original: Any) -> Any:
             asyncio.run(method())
             return
         if inspect.isgeneratorfunction(method):
-            State.not_run.append(_test_name(self))
-            raise unittest.SkipTest("generator test: not run")
+            run_yielded(method(), _test_name(self))
+            return
         original(self, method)
 
     return call
@@ -444,6 +502,30 @@ def _doctest_hooks() -> None:
     runner.report_success = on_success  # type: ignore[method-assign]
     runner.report_failure = on_failure  # type: ignore[method-assign]
     runner.report_unexpected_exception = on_unexpected  # type: ignore[method-assign]
+
+
+def _trace_hooks() -> None:
+    """A trace or profile function can move a frame past its asserts; tests have no business
+    setting one. Reported as tampering the moment it is set (undoing it later changes nothing)."""
+    import sys
+
+    def watching(module: Any, name: str) -> None:
+        original = getattr(module, name, None)
+        if original is None:
+            return
+
+        def setter(func: Any, *args: Any) -> Any:
+            if func is not None:
+                report("tamper", f"the program called {module.__name__}.{name}()")
+            return original(func, *args)
+
+        setter.__name__ = name
+        setattr(module, name, setter)
+
+    for module in (sys, threading):
+        for name in ("settrace", "setprofile", "settrace_all_threads",
+                     "setprofile_all_threads"):
+            watching(module, name)
 
 
 def _thread_hook() -> None:
@@ -479,6 +561,15 @@ def install_hooks() -> None:
         if name.startswith(("assert", "fail")) and isinstance(value, FunctionType):
             setattr(case, name, _checked_method(name, value))
     case._callTestMethod = _call_test_method(case._callTestMethod)  # type: ignore[attr-defined]
+    context: Any = unittest.case._BaseTestCaseContext
+    raise_failure = context._raiseFailure
+
+    def context_failure(self: Any, standard: str) -> None:  # assertRaises/Warns/Logs as `with`
+        report("unittest", str(standard)[:500])
+        raise_failure(self, standard)
+
+    context._raiseFailure = context_failure
+    _trace_hooks()
     for name, hook in _result_hooks().items():
         setattr(unittest.TestResult, name, hook)
     run_tests = unittest.TestProgram.runTests

@@ -44,6 +44,7 @@ from selfcodealign.execution.checks import (
     instrument_tests,
     namespace_hooks,
     report,
+    run_yielded,
 )
 from selfcodealign.execution.checks import (
     install_hooks as _install_checks,
@@ -53,6 +54,7 @@ from selfcodealign.execution.verdict import NONCE_BYTES
 __all__ = ["install_hooks", "run", "run_and_report", "run_calls", "run_inputs"]
 _SNAPSHOT: tamper.Snapshot | None = None
 _HIDDEN = ("selfcodealign", "ctypes", "_ctypes")
+_PACKAGE = os.path.dirname(__file__)  # frames of the harness's own modules are left out
 _HIDDEN_NAMES: list[str] = []  # filled in the zygote (touching every name costs in a child)
 
 
@@ -68,9 +70,9 @@ def install_hooks() -> None:
 
 
 def _tail(exc: BaseException) -> str:
-    """The traceback without the harness's own frames, last 1500 characters."""
+    """The traceback without the harness's leading frames, last 1500 characters."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))[-1500:]
 
@@ -138,7 +140,7 @@ def _aliases(tests: ast.Module, defined: set[str]) -> set[str]:
         wanted.setdefault(name, set()).update(imported.get(name, ()))
     found = set()
     for name, names in wanted.items():
-        if name in sys.modules or not names or not names <= defined:
+        if name in sys.modules or not names or not names - {"*"} <= defined:
             continue
         try:
             if importlib.util.find_spec(name) is None:
@@ -151,6 +153,34 @@ def _aliases(tests: ast.Module, defined: set[str]) -> set[str]:
 # -- running the tests ---------------------------------------------------------------------
 
 
+def _watch_mocks() -> None:
+    """A mock standing in for one of the implementation's own functions, called straight from
+    the tests, means the tests check the mock: a failure. (Called from the implementation, it
+    is a dependency mocked out, which is fine.)"""
+    from unittest import mock
+
+    mixin: Any = mock.CallableMixin
+    original = mixin._mock_call
+
+    def mock_call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        names = [n for n, v in State.originals.items()
+                 if State.namespace is not None and State.namespace.get(n) is self]
+        if names and _called_from_tests():
+            report("mock", f"the tests call a mock standing in for the implementation's "
+                           f"{names[0]}: they test the mock, not the implementation")
+        return original(self, *args, **kwargs)
+
+    mixin._mock_call = mock_call
+
+
+def _called_from_tests() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.endswith(("mock.py", __file__)):
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame is not None and frame.f_code.co_filename == "tests.py"
+
+
+
 def _uncalled_functions() -> None:
     import inspect
 
@@ -159,7 +189,7 @@ def _uncalled_functions() -> None:
             continue
         code = func.__code__
         needs = code.co_argcount - len(func.__defaults__ or ())
-        if needs > 0 or inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        if needs > 0 or inspect.isasyncgenfunction(func):
             State.not_run.append(name)
             continue
         State.tests_run += 1
@@ -168,6 +198,8 @@ def _uncalled_functions() -> None:
                 import asyncio
 
                 asyncio.run(func())
+            elif inspect.isgeneratorfunction(func):
+                run_yielded(func(), name)
             else:
                 func()
         except unittest.SkipTest:
@@ -252,8 +284,13 @@ def run(code: str, tests: str) -> dict[str, Any]:
     except BaseException as exc:
         status, detail = _classify(exc, "implementation")
         return _summary(status, detail, ns, hooks)
-    for name in _aliases(tree, _defined_names(impl_tree)):
+    defined = _defined_names(impl_tree)
+    for name in _aliases(tree, defined):
         sys.modules[name] = module
+    State.originals = {name: ns[name] for name in defined if name in ns}
+    State.namespace = ns
+    if "mock" in tests:
+        _watch_mocks()
     ns.update(hooks)
     try:
         status, detail = _run_tests(module, tree, tests)
@@ -290,8 +327,9 @@ def _start(code: str) -> tuple[Any, dict[str, Any]] | dict[str, Any]:
     return impl, _fresh_module().__dict__
 
 
-def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
-    """Oracle mode: run the implementation, evaluate each call, return encoded results only."""
+def run_calls(code: str, calls: list[str], imports: str = "") -> dict[str, Any]:
+    """Oracle mode: run the implementation and the tests' imports, evaluate each call, return
+    encoded results only."""
     started = _start(code)
     if isinstance(started, dict):
         return started
@@ -300,6 +338,11 @@ def run_calls(code: str, calls: list[str]) -> dict[str, Any]:
     status, detail = "passed", ""
     try:
         exec(impl, ns)
+        if imports:
+            tree = ast.parse(imports)
+            for name in _aliases(tree, _defined_names(ast.parse(code))):
+                sys.modules[name] = sys.modules["solution"]
+            exec(_compile(imports, "tests.py", tree), ns)
         for call in calls:
             try:
                 returns.append(oracle.encode(eval(compile(call, "<call>", "eval"), ns)))
@@ -406,7 +449,7 @@ def run_and_report(job: dict[str, Any]) -> None:
             summary = run_inputs(job["code"], job["entry_point"], job["inputs"],
                                  job["time_limits"])
         elif job.get("calls") is not None:
-            summary = run_calls(job["code"], job["calls"])
+            summary = run_calls(job["code"], job["calls"], job.get("tests") or "")
         else:
             summary = run(job["code"], job["tests"])
     except BaseException as exc:  # the harness itself must always report

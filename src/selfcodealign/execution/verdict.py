@@ -5,7 +5,8 @@ The sandboxed process writes on its channel (fd 3), one event per line:
 - `R` once its isolation layers are on, before any program code runs. Without it the sandbox
   failed to set up (`infra_error`, retried); a program cannot produce this, whatever its exit
   code.
-- `F{"where": str, "detail": str}` each time a check fails, at the moment it fails.
+- `F{"where": str, "detail": str}` each time a check fails, at the moment it fails (`where`
+  says what failed; `tamper` marks tampering seen as it happens, e.g. a trace function set).
 - `D{...}` the harness's summary once the tests are over, with the nonce it read only then from
   a pipe the zygote filled before the fork, keeping only its SHA-256 (see harness.py and
   zygote.py). Fields and types are checked strictly.
@@ -72,6 +73,7 @@ class Evidence:
     failure_events: int = 0
     summary: dict[str, Any] | None = None
     malformed: str = ""
+    tampering: str = ""  # an F event of kind "tamper" (a trace function set, ...)
 
 
 def _count(value: Any) -> bool:
@@ -128,9 +130,13 @@ def parse_channel(data: bytes) -> Evidence:
             payload = None
         if tag == b"F" and isinstance(payload, dict) and set(payload) == {"where", "detail"} \
                 and _strings(payload.values()):
+            text = f"{payload['where']}: {payload['detail']}"[:1500]
+            if payload["where"] == "tamper":
+                evidence.tampering = evidence.tampering or text
+                continue
             evidence.failure_events += 1
             if len(evidence.failures) < 5:
-                evidence.failures.append(f"{payload['where']}: {payload['detail']}"[:1500])
+                evidence.failures.append(text)
         elif tag == b"D" and not _check_summary(payload):
             evidence.summary = payload
         else:
@@ -169,8 +175,8 @@ def decide(channel: bytes, *, digest: bytes, exit_code: int, killed: str | None,
         found["tamper"] = killed
     if not ev.ready and not killed:
         found["infra_error"] = "sandbox setup failed"
-    if ev.malformed:
-        found["tamper"] = ev.malformed
+    if ev.malformed or ev.tampering:
+        found["tamper"] = ev.malformed or ev.tampering
     if ev.failures:
         found["failed"] = ev.failures[0]
     if ev.summary is None:

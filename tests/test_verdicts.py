@@ -1,0 +1,139 @@
+"""Every labelled case in verdict_cases.py through the real sandbox, as root and unprivileged.
+
+A case passes here when the sandbox's verdict matches its label (legit programs pass; false
+passes and isolation probes do not), its host-side leak check finds nothing, `box.run` returned
+a result instead of raising (a "contained" probe may pass or not: its action is harmless
+inside the sandbox, and only a leak counts), and the sandbox still runs a trivial program
+afterwards. Each test runs under an outer alarm, so a regression that hangs cannot hang CI. A
+failure shows the status, the detail and the end of the program's output.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from selfcodealign.execution import ExecResult, Limits, LocalSandbox, Program
+from verdict_cases import (
+    CASES,
+    CONTAINED,
+    ISOLATION,
+    KINDS,
+    LEGIT,
+    MIN_CASES_PER_CLASS,
+    NOT_PASSED,
+    PASSED,
+    Case,
+    classes,
+    leak_after,
+    leak_before,
+)
+
+LIMITS = Limits(timeout_s=5.0, memory_mb=1024)
+UNPRIVILEGED_UID = 65534
+OUTER_LIMIT_S = 60
+TAIL = 1500
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux >= 5.3")
+
+
+@dataclass
+class Sandboxed:
+    mode: str
+    box: LocalSandbox
+
+
+@pytest.fixture(scope="module", params=["root", "unprivileged"])
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandboxed]:
+    if os.geteuid() != 0:
+        if request.param == "root":
+            pytest.skip("not running as root")
+        run_as = None  # already unprivileged
+    else:
+        run_as = UNPRIVILEGED_UID if request.param == "unprivileged" else None
+    box = LocalSandbox(workers=2, limits=LIMITS, run_as=run_as)
+    yield Sandboxed(request.param, box)
+    box.close()
+
+
+class OuterLimit(BaseException):
+    """Raised by the alarm; a BaseException so that no `except Exception` in the way hides it."""
+
+
+@pytest.fixture(autouse=True)
+def outer_limit() -> Iterator[None]:
+    def stuck(_signum: int, _frame: object) -> None:
+        raise OuterLimit(f"a verdict test ran past its outer limit of {OUTER_LIMIT_S} s")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(OUTER_LIMIT_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+_probe_numbers = itertools.count()
+
+
+def _still_works(box: LocalSandbox) -> str | None:
+    """Two fresh trivial programs (never cached, so both workers are likely used) must pass."""
+    for _ in range(2):
+        n = next(_probe_numbers)
+        result = box.run(Program("def ok(n):\n    return n + 1\n", f"assert ok({n}) == {n + 1}\n"))
+        if not result.passed:
+            return (f"the sandbox is broken afterwards: a trivial program got "
+                    f"{result.status.value}: {result.detail[-300:]}")
+    return None
+
+
+def _report(case: Case, mode: str, result: ExecResult | None, problems: list[str]) -> str:
+    lines = [f"{case.kind} {case.cls}/{case.name} [{mode}]: " + "; ".join(problems)]
+    if result is not None:
+        lines += [f"status: {result.status.value}",
+                  f"detail: {result.detail[-TAIL:]}",
+                  f"output (last {TAIL} characters):",
+                  result.output[-TAIL:]]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.cls}-{c.name}" for c in CASES])
+def test_verdict(sandbox: Sandboxed, case: Case) -> None:
+    state = leak_before(case)
+    result: ExecResult | None = None
+    problems: list[str] = []
+    try:
+        result = sandbox.box.run(Program(case.code, case.tests), case.limits or LIMITS)
+    except Exception as exc:  # a result is owed even for the most hostile program
+        problems.append(f"box.run raised {type(exc).__name__}: {exc}")
+    finally:
+        leak = leak_after(case, state)
+    if result is not None and case.expect != CONTAINED and \
+            result.passed != (case.expect == PASSED):
+        problems.append(f"expected {case.expect}, got {result.status.value}")
+    if leak:
+        problems.append(f"leak: {leak}")
+    broken = _still_works(sandbox.box)
+    if broken:
+        problems.append(broken)
+    assert not problems, _report(case, sandbox.mode, result, problems)
+
+
+def test_every_class_has_enough_cases() -> None:
+    small = {cls: len(group) for cls, group in classes().items()
+             if len(group) < MIN_CASES_PER_CLASS}
+    assert not small, f"classes with fewer than {MIN_CASES_PER_CLASS} cases: {small}"
+
+
+def test_labels_are_consistent() -> None:
+    for case in CASES:
+        assert case.kind in KINDS, case.name
+        allowed = {PASSED} if case.kind == LEGIT else {NOT_PASSED} | (
+            {CONTAINED} if case.kind == ISOLATION else set())
+        assert case.expect in allowed, case.name
+        assert case.code.strip() and case.tests.strip(), case.name
+    assert {case.kind for case in CASES} == set(KINDS)
