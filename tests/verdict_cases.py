@@ -1960,7 +1960,7 @@ if __name__ == "__main__":
 
 _add(FALSE_PASS, "generator_tests", "only_generator_test", r"""
 def square_all(values):
-    return [v * v for v in values]
+    return [v + v for v in values]
 """, r"""
 def test_squares():
     for values, expected in [([1, 2], [1, 4]), ([], [])]:

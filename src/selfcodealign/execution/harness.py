@@ -241,8 +241,11 @@ def _run_tests(module: ModuleType, tree: ast.Module, tests: str) -> tuple[str, s
             fh.write(tests)
         ns["__file__"] = path
         sys.modules[pytest_plugin.MODULE] = module
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the host's plugins stay out
         reporter = pytest_plugin.Reporter()
         pytest_plugin.install(reporter)
+    else:
+        ns["__file__"] = os.path.join(os.getcwd(), "tests.py")
     status, detail = "passed", ""
     code = _compile(tests, "tests.py", instrument_tests(tree))
     ns["__name__"] = "__main__"
@@ -259,7 +262,6 @@ def _run_tests(module: ModuleType, tree: ast.Module, tests: str) -> tuple[str, s
     if status in ("memory",):
         return status, detail
     if reporter is not None:
-        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         pytest_plugin.run_session(ns["__file__"], reporter)
     else:
         _uncalled_functions()

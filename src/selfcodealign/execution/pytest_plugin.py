@@ -122,6 +122,8 @@ def install(reporter: Reporter) -> None:
     import pytest
 
     original = reporter.main = pytest.main
+    _count_raises(type(pytest.raises(Exception)))
+    _count_raises(type(pytest.warns(Warning)))
 
     def main(args: Any = None, plugins: Any = None) -> Any:
         plugins = [*(plugins or []), reporter]
@@ -131,6 +133,18 @@ def install(reporter: Reporter) -> None:
         return original(args, plugins)
 
     pytest.main = main
+
+
+def _count_raises(context: Any) -> None:
+    """`with pytest.raises(E):` / `pytest.warns` that is satisfied is a check that ran."""
+    exit_ = context.__exit__
+
+    def counted(self: Any, *exc: Any) -> Any:
+        result = exit_(self, *exc)
+        State.checks += 1
+        return result
+
+    context.__exit__ = counted
 
 
 def run_session(path: str, reporter: Reporter) -> None:
