@@ -31,7 +31,8 @@ import sys
 import threading
 import traceback
 import unittest
-from types import ModuleType
+from dataclasses import dataclass
+from types import CodeType, ModuleType
 from typing import Any
 
 import orjson
@@ -55,7 +56,6 @@ __all__ = ["install_hooks", "run", "run_and_report", "run_calls", "run_inputs"]
 _SNAPSHOT: tamper.Snapshot | None = None
 _HIDDEN = ("selfcodealign", "ctypes", "_ctypes")
 _PACKAGE = os.path.dirname(__file__)  # frames of the harness's own modules are left out
-_HIDDEN_NAMES: list[str] = []  # filled in the zygote (touching every name costs in a child)
 
 
 def install_hooks() -> None:
@@ -63,7 +63,6 @@ def install_hooks() -> None:
     global _SNAPSHOT
     _install_checks()
     _SNAPSHOT = tamper.Snapshot()
-    _HIDDEN_NAMES[:] = [n for n in sys.modules if n.split(".")[0] in _HIDDEN]
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -94,13 +93,18 @@ def _compile(source: str, filename: str, tree: ast.Module | None = None) -> Any:
                    dont_inherit=True)
 
 
+def hide_modules() -> None:
+    """In the zygote, once everything is imported: the harness's own modules and ctypes leave
+    sys.modules (a program importing them gets fresh, unused copies; the harness holds its
+    references directly), and no atexit handler of the zygote's is left for a program to run."""
+    for name in [n for n in sys.modules if n.split(".")[0] in _HIDDEN]:
+        del sys.modules[name]
+    atexit._clear()
+
+
 def _fresh_module() -> ModuleType:
     """A module that is both `solution` and `__main__`, so unittest.main(), doctest and `from
-    solution import f` find what the implementation and tests define. The harness's own
-    modules leave sys.modules (a program importing them gets fresh, unused copies)."""
-    for name in _HIDDEN_NAMES:
-        sys.modules.pop(name, None)
-    atexit._clear()
+    solution import f` find what the implementation and tests define."""
     module = ModuleType("__main__")
     sys.modules["__main__"] = sys.modules["solution"] = module
     sys.argv = ["tests.py"]
@@ -230,15 +234,15 @@ def _join_threads(known: set[int | None]) -> None:
             thread.join()
 
 
-def _run_tests(module: ModuleType, tree: ast.Module, tests: str) -> tuple[str, str]:
+def _run_tests(module: ModuleType, program: Prepared) -> tuple[str, str]:
     """Execute the instrumented tests and whatever they left unrun. Returns the status the
     harness saw ("passed" when nothing escaped) and a detail."""
     ns = module.__dict__
     reporter = None
-    if pytest_plugin.uses_pytest(tree) and importlib.util.find_spec("pytest") is not None:
+    if program.pytest:
         path = os.path.join(os.getcwd(), f"{pytest_plugin.MODULE}.py")
         with open(path, "w", encoding="utf-8") as fh:
-            fh.write(tests)
+            fh.write(program.tests_source)
         ns["__file__"] = path
         sys.modules[pytest_plugin.MODULE] = module
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the host's plugins stay out
@@ -247,10 +251,9 @@ def _run_tests(module: ModuleType, tree: ast.Module, tests: str) -> tuple[str, s
     else:
         ns["__file__"] = os.path.join(os.getcwd(), "tests.py")
     status, detail = "passed", ""
-    code = _compile(tests, "tests.py", instrument_tests(tree))
     ns["__name__"] = "__main__"
     try:
-        exec(code, ns)
+        exec(program.tests, ns)
     except SystemExit as exc:
         ran = State.runner_done or (reporter is not None and reporter.sessions > 0)
         if not ran:
@@ -269,33 +272,60 @@ def _run_tests(module: ModuleType, tree: ast.Module, tests: str) -> tuple[str, s
     return status, detail
 
 
-def run(code: str, tests: str) -> dict[str, Any]:
-    """Run implementation then tests in this process; returns the summary fields."""
+@dataclass
+class Prepared:
+    """Everything about a program that needs no running: parsed, instrumented, compiled. Made
+    in the zygote before the fork, so the child does not pay for it in copied pages."""
+
+    impl: CodeType
+    tests: CodeType
+    tests_source: str
+    defined: set[str]
+    aliases: set[str]
+    pytest: bool
+    mocks: bool
+
+
+def prepare(code: str, tests: str) -> Prepared | dict[str, Any]:
+    """The prepared program, or the syntax_error summary."""
     try:
         impl_tree = ast.parse(code, "solution.py")
         impl = _compile(code, "solution.py", impl_tree)
         tree = ast.parse(tests, "tests.py")
-    except (SyntaxError, ValueError) as exc:
-        return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
+        pytest = pytest_plugin.uses_pytest(tree) and importlib.util.find_spec("pytest") is not None
+        defined = _defined_names(impl_tree)
+        aliases = _aliases(tree, defined)
+        compiled = _compile(tests, "tests.py", instrument_tests(tree))
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"[:1500]}
+    return Prepared(impl, compiled, tests, defined, aliases, pytest, "mock" in tests)
+
+
+def run(code: str, tests: str) -> dict[str, Any]:
+    """Run implementation then tests in this process; returns the summary fields."""
+    prepared = prepare(code, tests)
+    return prepared if isinstance(prepared, dict) else run_prepared(prepared)
+
+
+def run_prepared(program: Prepared) -> dict[str, Any]:
     threads = {t.ident for t in threading.enumerate()}
     module = _fresh_module()
     ns = module.__dict__
     hooks = namespace_hooks()
     try:
-        exec(impl, ns)
+        exec(program.impl, ns)
     except BaseException as exc:
         status, detail = _classify(exc, "implementation")
         return _summary(status, detail, ns, hooks)
-    defined = _defined_names(impl_tree)
-    for name in _aliases(tree, defined):
+    for name in program.aliases:
         sys.modules[name] = module
-    State.originals = {name: ns[name] for name in defined if name in ns}
+    State.originals = {name: ns[name] for name in program.defined if name in ns}
     State.namespace = ns
-    if "mock" in tests:
+    if program.mocks:
         _watch_mocks()
     ns.update(hooks)
     try:
-        status, detail = _run_tests(module, tree, tests)
+        status, detail = _run_tests(module, program)
         _join_threads(threads)
         atexit._run_exitfuncs()
     except BaseException as exc:  # the machinery itself was broken by the program
@@ -444,10 +474,12 @@ def _nonces() -> list[str]:
     return found
 
 
-def run_and_report(job: dict[str, Any]) -> None:
+def run_and_report(job: dict[str, Any], prepared: Prepared | None = None) -> None:
     """Entry point in the sandboxed process: run, write the summary, leave at once."""
     try:
-        if job.get("inputs") is not None:
+        if prepared is not None:
+            summary = run_prepared(prepared)
+        elif job.get("inputs") is not None:
             summary = run_inputs(job["code"], job["entry_point"], job["inputs"],
                                  job["time_limits"])
         elif job.get("calls") is not None:

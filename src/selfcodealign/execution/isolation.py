@@ -277,11 +277,19 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+_NO_CAPS = (ctypes.byref(_CapHeader(_CAP_VERSION_3, 0)),
+            (_CapData * 2)(_CapData(0, 0, 0), _CapData(0, 0, 0)))
+
+
 def set_capabilities(mask: int) -> None:
-    """Set effective and permitted capabilities to `mask` (bits 0-31), inheritable to none."""
-    header = _CapHeader(_CAP_VERSION_3, 0)
-    data = (_CapData * 2)(_CapData(mask, mask, 0), _CapData(0, 0, 0))
-    _check(_libc.capset(ctypes.byref(header), data), "capset")
+    """Set effective and permitted capabilities to `mask` (bits 0-31), inheritable to none.
+    No capability at all (the common case) uses structures made once, at import."""
+    if mask == 0:
+        header, data = _NO_CAPS
+    else:
+        header = ctypes.byref(_CapHeader(_CAP_VERSION_3, 0))
+        data = (_CapData * 2)(_CapData(mask, mask, 0), _CapData(0, 0, 0))
+    _check(_libc.capset(header, data), "capset")
 
 
 def drop_privileges(uid: int) -> None:
@@ -308,7 +316,7 @@ def read_only_paths() -> list[str]:
 
 
 def apply_in_child(layers: Layers, limits: ChildLimits, uid: int | None, *,
-                   has_ruleset: bool, seccomp_filter: bytes | None) -> None:
+                   has_ruleset: bool, seccomp_filter: seccomp.Prepared | None) -> None:
     """Steps 2-4 in the program's own process (after its fds and cwd are set)."""
     # RLIMIT_NPROC counts the processes of the uid: a per-slot uid as root, and in a private
     # user namespace the processes of that namespace (Linux >= 5.14 counts per namespace).
@@ -321,7 +329,7 @@ def apply_in_child(layers: Layers, limits: ChildLimits, uid: int | None, *,
         landlock.restrict_self(RULESET_FD)
         os.close(RULESET_FD)
     if seccomp_filter is not None:
-        seccomp.install_program(seccomp_filter)
+        seccomp_filter.install()
 
 
 def _try(step: Callable[[], object]) -> str | None:

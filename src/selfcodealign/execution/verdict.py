@@ -35,12 +35,12 @@ Evidence of a failed check is final, so it outranks a later timeout; tampering o
 everything the program could have influenced. The child's own `status` field can only push a
 sample down this table, never up: a summary saying "passed" is one condition among several.
 
-Two decisions are made in the parent without a channel, and live here too: tests that do not
-parse are `syntax_error` without running (`unparsable_tests`), and in oracle mode a run that
-passed is then judged by comparing the values it returned with the expected ones, which never
-entered the sandbox (`oracle`: a wrong value is `failed`, a call that raised `error`, an
-undecodable value `tamper`). Which execution statuses pass on to training is decided by
-selection from `passed` alone.
+Some decisions need no channel, and live here too: a program that does not compile is
+`syntax_error` without running (`without_run` in the zygote, `unparsable_tests` in the
+parent), and in oracle mode a run that passed is then judged by comparing the values it
+returned with the expected ones, which never entered the sandbox (`oracle`: a wrong value is
+`failed`, a call that raised `error`, an undecodable value `tamper`). Which execution statuses
+pass on to training is decided by selection from `passed` alone.
 """
 
 from __future__ import annotations
@@ -206,6 +206,12 @@ def decide(channel: bytes, *, digest: bytes, exit_code: int, killed: str | None,
         if key in summary:
             result[key] = summary[key]
     return result
+
+
+def without_run(status: str, detail: str) -> dict[str, Any]:
+    """A result decided before any fork (the program does not compile)."""
+    return {"status": status, "detail": detail, "asserts": 0, "tests_run": 0,
+            "failure_events": 0, "exit_code": None, "output": "", "duration_s": 0.0}
 
 
 def unparsable_tests(exc: BaseException) -> ExecResult:
