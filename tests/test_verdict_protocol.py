@@ -188,3 +188,21 @@ def test_humaneval_broken_solutions_fail_their_own_tests(benchmark_dir: Path) ->
         results = list(sandbox.run_many(programs))
     passed = [r["task_id"] for r, x in zip(rows, results, strict=True) if x.passed]
     assert not passed
+
+
+@pytest.mark.parametrize(("tests", "expected"), [
+    ("import sys\nassert f() == 1\nprint('ok')\nsys.exit(0)\n", Status.PASSED),
+    ("import sys\nif __name__ == '__main__':\n    assert f() == 1\n    sys.exit(0)\n",
+     Status.PASSED),
+    ("import sys\ndef main():\n    assert f() == 1\n    return 0\nsys.exit(main())\n",
+     Status.PASSED),
+    ("assert f() == 1\nexit()\n", Status.PASSED),
+    ("import sys\nif __name__ == '__main__':\n    assert f() == 1\n    sys.exit(0)\n"
+     "    assert f() == 2\n", Status.ERROR),
+    ("import sys\nsys.exit(0)\nassert f() == 2\n", Status.ERROR),
+    ("import sys\nassert f() == 1\nsys.exit(1)\n", Status.FAILED),
+])
+def test_an_exit_ends_the_tests_only_at_their_end(box: LocalSandbox, tests: str,
+                                                  expected: Status) -> None:
+    result = box.run(Program("def f():\n    return 1\n", tests))
+    assert result.status is expected, result.detail

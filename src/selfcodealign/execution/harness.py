@@ -256,8 +256,12 @@ def _run_tests(module: ModuleType, program: Prepared) -> tuple[str, str]:
         exec(program.tests, ns)
     except SystemExit as exc:
         ran = State.runner_done or (reporter is not None and reporter.sessions > 0)
-        if not ran:
-            status, detail = _classify(exc, "tests")
+        first, last = program.last_lines
+        if exc.code not in (0, None, False) and not ran:
+            status, detail = "failed", f"the tests exited with code {exc.code!r}"
+            report("tests", detail)
+        elif not ran and not first <= _exit_line(exc) <= last:
+            status, detail = _classify(exc, "tests")  # an early exit skips the rest
     except BaseException as exc:
         status, detail = _classify(exc, "tests")
         if status == "failed" and not getattr(exc, "sca_reported", False):
@@ -284,6 +288,7 @@ class Prepared:
     aliases: set[str]
     pytest: bool
     mocks: bool
+    last_lines: tuple[int, int]  # the tests' last statement (inside a final main guard)
 
 
 def prepare(code: str, tests: str) -> Prepared | dict[str, Any]:
@@ -298,7 +303,30 @@ def prepare(code: str, tests: str) -> Prepared | dict[str, Any]:
         compiled = _compile(tests, "tests.py", instrument_tests(tree))
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"[:1500]}
-    return Prepared(impl, compiled, tests, defined, aliases, pytest, "mock" in tests)
+    return Prepared(impl, compiled, tests, defined, aliases, pytest, "mock" in tests,
+                    _last_statement(tree))
+
+
+def _last_statement(tree: ast.Module) -> tuple[int, int]:
+    """Lines of the statement that ends the tests: the last top-level one, or the last one
+    inside a final `if`/`with`/`try` block (`if __name__ == "__main__": ...; sys.exit(0)`)."""
+    if not tree.body:
+        return (0, 0)
+    stmt: ast.stmt = tree.body[-1]
+    while isinstance(stmt, ast.If | ast.With | ast.Try) and stmt.body:
+        stmt = stmt.body[-1]
+    return (stmt.lineno, stmt.end_lineno or stmt.lineno)
+
+
+def _exit_line(exc: BaseException) -> int:
+    """The line of the tests' module-level code that was running when `exc` was raised."""
+    line, tb = 0, exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == "tests.py" and code.co_name == "<module>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def run(code: str, tests: str) -> dict[str, Any]:
