@@ -206,3 +206,13 @@ def test_an_exit_ends_the_tests_only_at_their_end(box: LocalSandbox, tests: str,
                                                   expected: Status) -> None:
     result = box.run(Program("def f():\n    return 1\n", tests))
     assert result.status is expected, result.detail
+
+
+@pytest.mark.parametrize(("tests", "expected"), [
+    ("import sys\ndef main():\n    assert f() == 1\n    sys.exit(0)\nmain()\n", Status.PASSED),
+    ("import sys\ndef t():\n    assert f() == 1\n    sys.exit(0)\n    assert f() == 2\nt()\n",
+     Status.ERROR),
+])
+def test_an_exit_inside_a_function_must_be_its_last_statement(box: LocalSandbox, tests: str,
+                                                               expected: Status) -> None:
+    assert box.run(Program("def f():\n    return 1\n", tests)).status is expected

@@ -256,11 +256,10 @@ def _run_tests(module: ModuleType, program: Prepared) -> tuple[str, str]:
         exec(program.tests, ns)
     except SystemExit as exc:
         ran = State.runner_done or (reporter is not None and reporter.sessions > 0)
-        first, last = program.last_lines
         if exc.code not in (0, None, False) and not ran:
             status, detail = "failed", f"the tests exited with code {exc.code!r}"
             report("tests", detail)
-        elif not ran and not first <= _exit_line(exc) <= last:
+        elif not ran and not _exits_at_the_end(exc, program.last_lines):
             status, detail = _classify(exc, "tests")  # an early exit skips the rest
     except BaseException as exc:
         status, detail = _classify(exc, "tests")
@@ -288,7 +287,9 @@ class Prepared:
     aliases: set[str]
     pytest: bool
     mocks: bool
-    last_lines: tuple[int, int]  # the tests' last statement (inside a final main guard)
+    # The lines of the last statement of the tests' module (key 0) and of each function they
+    # define (key: the function's first line): an exit there skips nothing.
+    last_lines: dict[int, tuple[int, int]]
 
 
 def prepare(code: str, tests: str) -> Prepared | dict[str, Any]:
@@ -304,29 +305,43 @@ def prepare(code: str, tests: str) -> Prepared | dict[str, Any]:
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"[:1500]}
     return Prepared(impl, compiled, tests, defined, aliases, pytest, "mock" in tests,
-                    _last_statement(tree))
+                    _last_statements(tree))
 
 
-def _last_statement(tree: ast.Module) -> tuple[int, int]:
-    """Lines of the statement that ends the tests: the last top-level one, or the last one
-    inside a final `if`/`with`/`try` block (`if __name__ == "__main__": ...; sys.exit(0)`)."""
-    if not tree.body:
+def _last_lines(body: list[ast.stmt]) -> tuple[int, int]:
+    """Lines of the statement that ends a body: its last statement, or the last one inside a
+    final `if`/`with`/`try` block (`if __name__ == "__main__": ...; sys.exit(0)`)."""
+    if not body:
         return (0, 0)
-    stmt: ast.stmt = tree.body[-1]
+    stmt = body[-1]
     while isinstance(stmt, ast.If | ast.With | ast.Try) and stmt.body:
         stmt = stmt.body[-1]
     return (stmt.lineno, stmt.end_lineno or stmt.lineno)
 
 
-def _exit_line(exc: BaseException) -> int:
-    """The line of the tests' module-level code that was running when `exc` was raised."""
-    line, tb = 0, exc.__traceback__
+def _last_statements(tree: ast.Module) -> dict[int, tuple[int, int]]:
+    found = {0: _last_lines(tree.body)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            found[first] = _last_lines(node.body)
+    return found
+
+
+def _exits_at_the_end(exc: BaseException, last: dict[int, tuple[int, int]]) -> bool:
+    """Whether every frame of the tests that the exit passed through was at its last
+    statement (nothing of the tests was skipped by it)."""
+    tb, seen = exc.__traceback__, False
     while tb is not None:
         code = tb.tb_frame.f_code
-        if code.co_filename == "tests.py" and code.co_name == "<module>":
-            line = tb.tb_lineno
+        if code.co_filename == "tests.py":
+            key = 0 if code.co_name == "<module>" else code.co_firstlineno
+            first, end = last.get(key, (0, 0))
+            if not first <= tb.tb_lineno <= end:
+                return False
+            seen = True
         tb = tb.tb_next
-    return line
+    return seen
 
 
 def run(code: str, tests: str) -> dict[str, Any]:
