@@ -13,7 +13,8 @@ import pytest
 
 from selfcodealign.codeblocks import solution_code
 from selfcodealign.execution import Program, assemble, python_blocks
-from selfcodealign.execution.checks import instrument_tests, lies
+from selfcodealign.execution.equality import lies
+from selfcodealign.execution.instrument import instrument_tests
 from selfcodealign.execution.oracle import Opaque, decode, encode, extract_calls, judge
 
 

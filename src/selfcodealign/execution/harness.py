@@ -24,31 +24,32 @@ from __future__ import annotations
 import ast
 import atexit
 import builtins
-import importlib.util
 import os
 import stat
 import sys
 import threading
 import traceback
 import unittest
-from dataclasses import dataclass
-from types import CodeType, ModuleType
+from types import ModuleType
 from typing import Any
 
 import orjson
 
 from selfcodealign.execution import oracle, pytest_plugin, tamper
-from selfcodealign.execution.checks import (
-    CHANNEL_FD,
-    State,
+from selfcodealign.execution.checks import install_hooks as _install_checks
+from selfcodealign.execution.events import CHANNEL_FD, State, report
+from selfcodealign.execution.instrument import (
     Tracked,
-    instrument_tests,
     namespace_hooks,
-    report,
     run_yielded,
 )
-from selfcodealign.execution.checks import (
-    install_hooks as _install_checks,
+from selfcodealign.execution.prepare import (
+    Prepared,
+    aliases,
+    compile_source,
+    defined_names,
+    exits_at_the_end,
+    prepare,
 )
 from selfcodealign.execution.verdict import NONCE_BYTES
 
@@ -88,11 +89,6 @@ def _classify(exc: BaseException, where: str) -> tuple[str, str]:
     return "error", _tail(exc)
 
 
-def _compile(source: str, filename: str, tree: ast.Module | None = None) -> Any:
-    return compile(tree if tree is not None else source, filename, "exec", optimize=0,
-                   dont_inherit=True)
-
-
 def hide_modules() -> None:
     """In the zygote, once everything is imported: the harness's own modules and ctypes leave
     sys.modules (a program importing them gets fresh, unused copies; the harness holds its
@@ -110,48 +106,6 @@ def _fresh_module() -> ModuleType:
     sys.argv = ["tests.py"]
     module.__dict__.update(__name__="solution", __builtins__=builtins)
     return module
-
-
-def _defined_names(tree: ast.Module) -> set[str]:
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    return names
-
-
-def _aliases(tests: ast.Module, defined: set[str]) -> set[str]:
-    """Module names the tests import or patch that name only what the implementation
-    defines: `from calculator import add`, `patch("app.fetch")`."""
-    wanted: dict[str, set[str]] = {}
-    imported: dict[str, set[str]] = {}
-    plain: set[str] = set()
-    for node in ast.walk(tests):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if "." not in node.module:
-                wanted.setdefault(node.module, set()).update(a.name for a in node.names)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            imported.setdefault(node.value.id, set()).add(node.attr)  # `calculator.add(...)`
-        elif isinstance(node, ast.Import):
-            plain.update(a.name for a in node.names if "." not in a.name and not a.asname)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            head, _, attr = node.value.partition(".")
-            if attr and head.isidentifier() and attr.split(".")[0] in defined:
-                wanted.setdefault(head, set()).add(attr.split(".")[0])
-    for name in plain:
-        wanted.setdefault(name, set()).update(imported.get(name, ()))
-    found = set()
-    for name, names in wanted.items():
-        if name in sys.modules or not names or not names - {"*"} <= defined:
-            continue
-        try:
-            if importlib.util.find_spec(name) is None:
-                found.add(name)
-        except (ImportError, ValueError):
-            continue
-    return found
 
 
 # -- running the tests ---------------------------------------------------------------------
@@ -259,7 +213,7 @@ def _run_tests(module: ModuleType, program: Prepared) -> tuple[str, str]:
         if exc.code not in (0, None, False) and not ran:
             status, detail = "failed", f"the tests exited with code {exc.code!r}"
             report("tests", detail)
-        elif not ran and not _exits_at_the_end(exc, program.last_lines):
+        elif not ran and not exits_at_the_end(exc, program.last_lines):
             status, detail = _classify(exc, "tests")  # an early exit skips the rest
     except BaseException as exc:
         status, detail = _classify(exc, "tests")
@@ -273,75 +227,6 @@ def _run_tests(module: ModuleType, program: Prepared) -> tuple[str, str]:
         _uncalled_functions()
         _pending_testcases(ns)
     return status, detail
-
-
-@dataclass
-class Prepared:
-    """Everything about a program that needs no running: parsed, instrumented, compiled. Made
-    in the zygote before the fork, so the child does not pay for it in copied pages."""
-
-    impl: CodeType
-    tests: CodeType
-    tests_source: str
-    defined: set[str]
-    aliases: set[str]
-    pytest: bool
-    mocks: bool
-    # The lines of the last statement of the tests' module (key 0) and of each function they
-    # define (key: the function's first line): an exit there skips nothing.
-    last_lines: dict[int, tuple[int, int]]
-
-
-def prepare(code: str, tests: str) -> Prepared | dict[str, Any]:
-    """The prepared program, or the syntax_error summary."""
-    try:
-        impl_tree = ast.parse(code, "solution.py")
-        impl = _compile(code, "solution.py", impl_tree)
-        tree = ast.parse(tests, "tests.py")
-        pytest = pytest_plugin.uses_pytest(tree) and importlib.util.find_spec("pytest") is not None
-        defined = _defined_names(impl_tree)
-        aliases = _aliases(tree, defined)
-        compiled = _compile(tests, "tests.py", instrument_tests(tree))
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"[:1500]}
-    return Prepared(impl, compiled, tests, defined, aliases, pytest, "mock" in tests,
-                    _last_statements(tree))
-
-
-def _last_lines(body: list[ast.stmt]) -> tuple[int, int]:
-    """Lines of the statement that ends a body: its last statement, or the last one inside a
-    final `if`/`with`/`try` block (`if __name__ == "__main__": ...; sys.exit(0)`)."""
-    if not body:
-        return (0, 0)
-    stmt = body[-1]
-    while isinstance(stmt, ast.If | ast.With | ast.Try) and stmt.body:
-        stmt = stmt.body[-1]
-    return (stmt.lineno, stmt.end_lineno or stmt.lineno)
-
-
-def _last_statements(tree: ast.Module) -> dict[int, tuple[int, int]]:
-    found = {0: _last_lines(tree.body)}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            found[first] = _last_lines(node.body)
-    return found
-
-
-def _exits_at_the_end(exc: BaseException, last: dict[int, tuple[int, int]]) -> bool:
-    """Whether every frame of the tests that the exit passed through was at its last
-    statement (nothing of the tests was skipped by it)."""
-    tb, seen = exc.__traceback__, False
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename == "tests.py":
-            key = 0 if code.co_name == "<module>" else code.co_firstlineno
-            first, end = last.get(key, (0, 0))
-            if not first <= tb.tb_lineno <= end:
-                return False
-            seen = True
-        tb = tb.tb_next
-    return seen
 
 
 def run(code: str, tests: str) -> dict[str, Any]:
@@ -396,7 +281,7 @@ def _summary(status: str, detail: str, ns: dict[str, Any], hooks: dict[str, Any]
 def _start(code: str) -> tuple[Any, dict[str, Any]] | dict[str, Any]:
     """The compiled implementation and a fresh namespace, or the syntax_error summary."""
     try:
-        impl = _compile(code, "solution.py")
+        impl = compile_source(code, "solution.py")
     except (SyntaxError, ValueError) as exc:
         return {"status": "syntax_error", "detail": f"{type(exc).__name__}: {exc}"}
     return impl, _fresh_module().__dict__
@@ -415,9 +300,9 @@ def run_calls(code: str, calls: list[str], imports: str = "") -> dict[str, Any]:
         exec(impl, ns)
         if imports:
             tree = ast.parse(imports)
-            for name in _aliases(tree, _defined_names(ast.parse(code))):
+            for name in aliases(tree, defined_names(ast.parse(code))):
                 sys.modules[name] = sys.modules["solution"]
-            exec(_compile(imports, "tests.py", tree), ns)
+            exec(compile_source(imports, "tests.py", tree), ns)
         for call in calls:
             try:
                 returns.append(oracle.encode(eval(compile(call, "<call>", "eval"), ns)))

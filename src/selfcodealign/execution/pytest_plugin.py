@@ -20,7 +20,8 @@ import inspect
 import os
 from typing import Any
 
-from selfcodealign.execution.checks import State, Tracked, report
+from selfcodealign.execution.events import State, report
+from selfcodealign.execution.instrument import Tracked
 
 MODULE = "test_program"
 _ARGS = ["-q", "-p", "no:cacheprovider", "-p", "no:stepwise", "--assert=plain",

@@ -28,8 +28,8 @@ from typing import Any
 import orjson
 
 from selfcodealign.execution import harness, landlock, seccomp, verdict
-from selfcodealign.execution.checks import CHANNEL_FD
 from selfcodealign.execution.cleanup import remove_tree
+from selfcodealign.execution.events import CHANNEL_FD
 from selfcodealign.execution.isolation import (
     ChildLimits,
     PidNamespaces,
@@ -44,6 +44,7 @@ from selfcodealign.execution.isolation import (
     redirect_fds,
     worker_mounts,
 )
+from selfcodealign.execution.prepare import Prepared, prepare
 
 # The modules model-written programs import most. Heavy, rarely used ones (asyncio,
 # unittest.mock, concurrent.futures, subprocess, logging) are left out on purpose: every
@@ -139,9 +140,9 @@ class Zygote:
                 os.close(fd)
 
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        prepared: harness.Prepared | None = None
+        prepared: Prepared | None = None
         if job.get("calls") is None and job.get("inputs") is None:
-            made = harness.prepare(job["code"], job["tests"])  # parse and compile, no run
+            made = prepare(job["code"], job["tests"])  # parse and compile, no run
             if isinstance(made, dict):
                 return verdict.without_run(made["status"], made["detail"])
             prepared = made
@@ -187,7 +188,7 @@ class Zygote:
         return result
 
     def _child(self, job: dict[str, Any], tmp: str, out_w: int, chan_w: int, nonce_r: int,
-               ruleset: int | None, prepared: harness.Prepared | None) -> None:
+               ruleset: int | None, prepared: Prepared | None) -> None:
         try:
             os.setsid()
             die_with_parent()
