@@ -26,8 +26,8 @@ import unittest
 from types import FunctionType
 from typing import Any
 
-from selfcodealign.execution.equality import _claims_equal, lies
-from selfcodealign.execution.events import State, _err_text, _exception_text, report
+from selfcodealign.execution.equality import claims_equal, lies
+from selfcodealign.execution.events import State, err_text, exception_text, report
 from selfcodealign.execution.instrument import run_yielded
 
 _EQUALITY = {"assertEqual", "assertEquals", "assertListEqual", "assertTupleEqual",
@@ -43,10 +43,10 @@ def _checked_method(name: str, method: Any) -> Any:
             raise
         except BaseException as exc:
             State.checks += 1
-            report("unittest", f"{name}: {_exception_text(exc)}")
+            report("unittest", f"{name}: {exception_text(exc)}")
             raise
         State.checks += 1
-        if name in _EQUALITY and len(args) >= 2 and _claims_equal(args[0], args[1]):
+        if name in _EQUALITY and len(args) >= 2 and claims_equal(args[0], args[1]):
             problem = lies(args[0], args[1])
             if problem:
                 report("equality", f"{name}: {problem}")
@@ -82,12 +82,12 @@ def _result_hooks() -> dict[str, Any]:
 
     def failure(self: Any, test: Any, err: Any) -> None:
         done(test)
-        report("unittest", f"{_test_name(test)}: {_err_text(err)}")
+        report("unittest", f"{_test_name(test)}: {err_text(err)}")
         original["addFailure"](self, test, err)
 
     def error(self: Any, test: Any, err: Any) -> None:
         done(test)
-        report("unittest", f"{_test_name(test)} raised {_err_text(err)}")
+        report("unittest", f"{_test_name(test)} raised {err_text(err)}")
         original["addError"](self, test, err)
 
     def skip(self: Any, test: Any, reason: str) -> None:
@@ -98,7 +98,7 @@ def _result_hooks() -> dict[str, Any]:
     def expected(self: Any, test: Any, err: Any) -> None:
         done(test)
         report("unittest", f"{_test_name(test)} is marked expectedFailure and fails: "
-                           f"{_err_text(err)}")
+                           f"{err_text(err)}")
         original["addExpectedFailure"](self, test, err)
 
     def unexpected(self: Any, test: Any) -> None:
@@ -108,7 +108,7 @@ def _result_hooks() -> dict[str, Any]:
 
     def subtest(self: Any, test: Any, sub: Any, err: Any) -> None:
         if err is not None:
-            report("unittest", f"{_test_name(sub)}: {_err_text(err)}")
+            report("unittest", f"{_test_name(sub)}: {err_text(err)}")
         original["addSubTest"](self, test, sub, err)
 
     return {"startTest": start, "addSuccess": success, "addFailure": failure,
@@ -150,7 +150,7 @@ def _doctest_hooks() -> None:
 
     def on_unexpected(self: Any, out: Any, test: Any, example: Any, exc_info: Any) -> None:
         report("doctest", f"{test.name}: {example.source.strip()[:200]} raised "
-                          f"{_err_text(exc_info)}")
+                          f"{err_text(exc_info)}")
         unexpected(self, out, test, example, exc_info)
 
     runner.report_success = on_success  # type: ignore[method-assign]
@@ -188,7 +188,7 @@ def _thread_hook() -> None:
     def hook(args: Any) -> None:
         if args.exc_type is not SystemExit:
             name = getattr(args.thread, "name", "a thread")
-            report("thread", f"{name}: {_err_text((args.exc_type, args.exc_value, None))}")
+            report("thread", f"{name}: {err_text((args.exc_type, args.exc_value, None))}")
         original(args)
 
     threading.excepthook = hook

@@ -146,7 +146,7 @@ def equal(left: Any, right: Any) -> Any:
 # -- instrumented asserts ------------------------------------------------------------------
 
 
-def _claims_equal(left: Any, right: Any) -> bool:
+def claims_equal(left: Any, right: Any) -> bool:
     try:
         claim = left == right
         return not _rich(claim) and bool(claim)

@@ -53,11 +53,11 @@ def report(where: str, detail: str) -> None:
         _write(CHANNEL_FD, data)
 
 
-def _exception_text(exc: BaseException) -> str:
+def exception_text(exc: BaseException) -> str:
     return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
 
-def _err_text(err: Any) -> str:
+def err_text(err: Any) -> str:
     if isinstance(err, tuple) and len(err) == 3 and err[1] is not None:
-        return _exception_text(err[1])
+        return exception_text(err[1])
     return str(err)[:300]

@@ -78,7 +78,12 @@ class Snapshot:
                        for label, ns in _namespaces()]
         self.versions = [cell.value if cell is not None else None
                          for _, _, cell, _ in self.spaces]
-        self.hooks = {f"{label}.{name}": id(getattr(mod, name)) for label, mod, name in _HOOKS}
+        # The modules holding the hooks are checked by version tag too; only a changed one has
+        # its hooks looked at (a getattr copies the hook's memory page in a forked child).
+        self.hook_modules = [(mod, _version_cell(vars(mod))) for mod in (sys, os, threading)]
+        self.hook_versions = [cell.value if cell is not None else None
+                              for _, cell in self.hook_modules]
+        self.hooks = {(label, name): id(getattr(mod, name)) for label, mod, name in _HOOKS}
 
     def changes(self) -> list[str]:
         found: list[str] = []
@@ -91,8 +96,11 @@ class Snapshot:
                 if ids.get(key) != id(value):
                     found.append(f"{label}.{key} {'added' if key not in ids else 'replaced'}")
             found += [f"{label}.{key} deleted" for key in ids if key not in ns]
+        changed = {mod for (mod, cell), version in zip(self.hook_modules, self.hook_versions,
+                                                         strict=True)
+                   if cell is None or cell.value != version}
         for label, mod, name in _HOOKS:
-            if id(getattr(mod, name, None)) != self.hooks[f"{label}.{name}"]:
+            if mod in changed and id(getattr(mod, name, None)) != self.hooks[(label, name)]:
                 found.append(f"{label}.{name} replaced")
         if sys.gettrace() is not None or sys.getprofile() is not None:
             found.append("a trace or profile hook is set")
@@ -104,10 +112,10 @@ _MACHINERY = frozenset(dir(unittest.TestCase))
 
 def overridden_test_machinery(namespace: dict[str, Any]) -> list[str]:
     """TestCase subclasses defined by the program that replace what runs or reports a test."""
-    machinery = set(_MACHINERY)
+    machinery: frozenset[str] | set[str] = _MACHINERY  # not copied: copying touches pages
     async_case = sys.modules.get("unittest.async_case")  # loaded only if the tests use it
     if async_case is not None:
-        machinery |= set(dir(async_case.IsolatedAsyncioTestCase))
+        machinery = _MACHINERY | set(dir(async_case.IsolatedAsyncioTestCase))
     found = []
     for value in list(namespace.values()):
         if not (isinstance(value, type) and issubclass(value, unittest.TestCase)):
