@@ -1,10 +1,12 @@
-"""Shared fixtures: a CLI runner that goes through the real entry point's error handling."""
+"""Shared fixtures: a CLI runner that goes through the real entry point's error handling, and
+what the sandbox tests share (the run_as of each mode, an outer time limit)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,3 +92,37 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-model")
     build_tiny_model(folder, TINY_CORPUS, resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1)
     return folder
+
+
+UNPRIVILEGED_UID = 65534
+SANDBOX_MODES = ["root", "unprivileged"]
+
+
+def sandbox_run_as(mode: str) -> int | None:
+    """`LocalSandbox(run_as=...)` for a sandbox test mode: as root, "unprivileged" starts the
+    workers as nobody; when not root, "root" is skipped and "unprivileged" is this user."""
+    if os.geteuid() != 0:
+        if mode == "root":
+            pytest.skip("not running as root")
+        return None
+    return UNPRIVILEGED_UID if mode == "unprivileged" else None
+
+
+class OuterLimit(BaseException):
+    """Raised by the alarm; a BaseException so that no `except Exception` in the way hides it."""
+
+
+@pytest.fixture
+def sandbox_alarm(request: pytest.FixtureRequest) -> Iterator[None]:
+    """An outer limit per sandbox test (the module's OUTER_LIMIT_S, else 120 s), so that a
+    regression that hangs cannot hang CI."""
+    seconds = int(getattr(request.module, "OUTER_LIMIT_S", 120))
+
+    def stuck(_signum: int, _frame: object) -> None:
+        raise OuterLimit(f"a sandbox test ran past its outer limit of {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(seconds)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

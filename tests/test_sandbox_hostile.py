@@ -9,7 +9,6 @@ functions) must pass. Each test runs under an alarm, so a regression cannot hang
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -17,14 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SANDBOX_MODES, sandbox_run_as
 from selfcodealign.execution import Limits, LocalSandbox, Program, Status
 
 SECRET = "hunter2-sca-secret"
 LIMITS = Limits(timeout_s=3.0, memory_mb=1024)
 FORK = Limits(timeout_s=3.0, memory_mb=1024, profile="fork")
-UNPRIVILEGED_UID = 65534
+OUTER_LIMIT_S = 60
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux >= 5.3")
+pytestmark = [pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux >= 5.3"),
+              pytest.mark.usefixtures("sandbox_alarm")]
 
 
 def _zygote_processes() -> int:
@@ -39,14 +40,9 @@ def _zygote_processes() -> int:
     return count
 
 
-@pytest.fixture(scope="module", params=["root", "unprivileged"])
+@pytest.fixture(scope="module", params=SANDBOX_MODES)
 def sandbox(request: pytest.FixtureRequest) -> Iterator[LocalSandbox]:
-    if os.geteuid() != 0:
-        if request.param == "root":
-            pytest.skip("not running as root")
-        run_as = None  # already unprivileged
-    else:
-        run_as = UNPRIVILEGED_UID if request.param == "unprivileged" else None
+    run_as = sandbox_run_as(request.param)
     os.environ["SCA_TEST_SECRET"] = SECRET  # the workers must not see it
     # socket is preloaded so that the network test reaches the socket() call in both modes
     box = LocalSandbox(workers=2, limits=LIMITS, run_as=run_as, preload=("socket",))
@@ -54,18 +50,6 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[LocalSandbox]:
     yield box
     box.close()
     del os.environ["SCA_TEST_SECRET"]
-
-
-@pytest.fixture(autouse=True)
-def outer_limit() -> Iterator[None]:
-    def stuck(_signum: int, _frame: object) -> None:
-        raise TimeoutError("a sandbox test ran past its outer limit")
-
-    previous = signal.signal(signal.SIGALRM, stuck)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def run(box: LocalSandbox, code: str, tests: str, limits: Limits = LIMITS) -> Status:

@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import json
 import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,19 +20,8 @@ LIMITS = Limits(timeout_s=5.0, memory_mb=1024)
 NONCE = bytes(range(32))
 DIGEST = hashlib.sha256(NONCE).digest()
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux >= 5.3")
-
-
-@pytest.fixture(autouse=True)
-def outer_limit() -> Iterator[None]:
-    def stuck(_signum: int, _frame: object) -> None:
-        raise TimeoutError("a sandbox test ran past its outer limit")
-
-    previous = signal.signal(signal.SIGALRM, stuck)
-    signal.alarm(120)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = [pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux >= 5.3"),
+              pytest.mark.usefixtures("sandbox_alarm")]
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from conftest import SANDBOX_MODES, sandbox_run_as
 from selfcodealign.execution import ExecResult, Limits, LocalSandbox, Program
 from verdict_cases import (
     CASES,
@@ -35,11 +35,11 @@ from verdict_cases import (
 )
 
 LIMITS = Limits(timeout_s=5.0, memory_mb=1024)
-UNPRIVILEGED_UID = 65534
 OUTER_LIMIT_S = 60
 TAIL = 1500
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux >= 5.3")
+pytestmark = [pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux >= 5.3"),
+              pytest.mark.usefixtures("sandbox_alarm")]
 
 
 @dataclass
@@ -48,33 +48,12 @@ class Sandboxed:
     box: LocalSandbox
 
 
-@pytest.fixture(scope="module", params=["root", "unprivileged"])
+@pytest.fixture(scope="module", params=SANDBOX_MODES)
 def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandboxed]:
-    if os.geteuid() != 0:
-        if request.param == "root":
-            pytest.skip("not running as root")
-        run_as = None  # already unprivileged
-    else:
-        run_as = UNPRIVILEGED_UID if request.param == "unprivileged" else None
+    run_as = sandbox_run_as(request.param)
     box = LocalSandbox(workers=2, limits=LIMITS, run_as=run_as)
     yield Sandboxed(request.param, box)
     box.close()
-
-
-class OuterLimit(BaseException):
-    """Raised by the alarm; a BaseException so that no `except Exception` in the way hides it."""
-
-
-@pytest.fixture(autouse=True)
-def outer_limit() -> Iterator[None]:
-    def stuck(_signum: int, _frame: object) -> None:
-        raise OuterLimit(f"a verdict test ran past its outer limit of {OUTER_LIMIT_S} s")
-
-    previous = signal.signal(signal.SIGALRM, stuck)
-    signal.alarm(OUTER_LIMIT_S)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 _probe_numbers = itertools.count()

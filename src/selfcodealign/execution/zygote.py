@@ -141,7 +141,8 @@ class Zygote:
 
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
         prepared: Prepared | None = None
-        if job.get("calls") is None and job.get("inputs") is None:
+        tests_mode = job.get("calls") is None and job.get("inputs") is None
+        if tests_mode:
             made = prepare(job["code"], job["tests"])  # parse and compile, no run
             if isinstance(made, dict):
                 return verdict.without_run(made["status"], made["detail"])
@@ -172,12 +173,11 @@ class Zygote:
             verdict_max = min(int(job.get("verdict_max", VERDICT_MAX)), VERDICT_CEILING)
             result = self._watch(pid, out_r, chan_r, start + float(job["timeout_s"]),
                                  int(job.get("output_limit", 65536)), verdict_max)
-            need_checks = job.get("calls") is None and job.get("inputs") is None
             result.update(verdict.decide(result.pop("channel"), digest=digest,
                                          exit_code=result["exit_code"],
                                          killed=result.pop("killed"),
                                          cpu_exceeded=result.pop("cpu_exceeded"),
-                                         need_checks=need_checks))
+                                         need_checks=tests_mode))
         finally:
             os.close(out_r)
             os.close(chan_r)
