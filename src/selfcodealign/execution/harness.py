@@ -25,6 +25,8 @@ import ast
 import atexit
 import builtins
 import os
+import resource
+import select
 import stat
 import sys
 import threading
@@ -385,9 +387,10 @@ def run_inputs(code: str, entry_point: str, inputs: list[Any],
 def _nonces() -> list[str]:
     """Read the nonce the zygote put in a pipe (only now: while the program ran, it was in no
     Python object of this process). The pipe's descriptor number is not stored anywhere: it
-    is a FIFO above the standard descriptors. A decoy pipe only adds a wrong candidate."""
+    is a FIFO above the standard descriptors holding data. A decoy pipe only adds a wrong
+    candidate."""
     found = []
-    for fd in range(4, 256):
+    for fd in _readable(range(4, 256)):
         try:
             if not stat.S_ISFIFO(os.fstat(fd).st_mode):
                 continue
@@ -400,6 +403,26 @@ def _nonces() -> list[str]:
         if len(found) >= 4:
             break
     return found
+
+
+def _readable(fds: range) -> list[int]:
+    """The descriptors among `fds` with data to read: one poll() per group of descriptors
+    the open-files limit allows, rather than a failing fstat() per closed one."""
+    try:
+        group = max(1, min(len(fds), resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+    except (OSError, ValueError):
+        group = 1
+    ready: list[int] = []
+    for start in range(0, len(fds), group):
+        chunk = fds[start:start + group]
+        poller = select.poll()
+        for fd in chunk:
+            poller.register(fd, select.POLLIN)
+        try:
+            ready += [fd for fd, events in poller.poll(0) if events & select.POLLIN]
+        except OSError:  # a limit the program lowered below one descriptor: look at each
+            ready += list(chunk)
+    return ready
 
 
 def run_and_report(job: dict[str, Any], prepared: Prepared | None = None) -> None:

@@ -65,22 +65,56 @@ def fail(line: int, message: Any = None) -> None:
     raise exc
 
 
+_LIVE = (ast.Name, ast.Call, ast.Attribute, ast.Subscript, ast.Await, ast.NamedExpr)
+
+
+def nodes(root: ast.AST) -> list[ast.AST]:
+    """`root` and everything below it (a faster `ast.walk`: assert conditions are walked for
+    every program, in the zygote)."""
+    found, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, ast.AST):
+                stack.append(value)
+            elif isinstance(value, list):
+                stack += [item for item in value if isinstance(item, ast.AST)]
+    return found
+
+
 def _constant(node: ast.AST) -> bool:
     """An expression with no name, call, attribute or subscript: it cannot test the code."""
-    return not any(isinstance(n, ast.Name | ast.Call | ast.Attribute | ast.Subscript |
-                              ast.Await | ast.NamedExpr) for n in ast.walk(node))
+    return not any(isinstance(n, _LIVE) for n in nodes(node))
 
 
-class _EqualityRewriter(ast.NodeTransformer):
-    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
-        return node  # a lambda's body runs elsewhere, maybe not as a check
+def _at(node: ast.AST, where: ast.AST) -> Any:
+    """`node` given the location of `where` (new nodes need one to compile)."""
+    node.lineno, node.col_offset = where.lineno, where.col_offset  # type: ignore[attr-defined]
+    node.end_lineno = where.end_lineno  # type: ignore[attr-defined]
+    node.end_col_offset = where.end_col_offset  # type: ignore[attr-defined]
+    return node
 
-    def visit_Compare(self, node: ast.Compare) -> ast.AST:
-        self.generic_visit(node)
-        if len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
-            call = ast.Call(ast.Name(EQUAL, ast.Load()), [node.left, node.comparators[0]], [])
-            return ast.copy_location(call, node)
+
+def _call(name: str, args: list[ast.expr], where: ast.AST) -> ast.Call:
+    return _at(ast.Call(_at(ast.Name(name, ast.Load()), where), args, []), where)
+
+
+def _route_equality(node: ast.AST) -> ast.AST:
+    """Every `a == b` in an assert's condition becomes `equality.equal(a, b)`, inner ones
+    first; a lambda's body is left alone (it runs elsewhere, maybe not as a check)."""
+    if isinstance(node, ast.Lambda):
         return node
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, ast.AST):
+            setattr(node, field, _route_equality(value))
+        elif isinstance(value, list):
+            value[:] = [_route_equality(v) if isinstance(v, ast.AST) else v for v in value]
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+        return _call(EQUAL, [node.left, node.comparators[0]], node)
+    return node
 
 
 def _normalise(test: ast.expr, msg: ast.expr | None) -> tuple[ast.expr | None, ast.expr | None]:
@@ -94,41 +128,71 @@ def _normalise(test: ast.expr, msg: ast.expr | None) -> tuple[ast.expr | None, a
         kept = [v for v in test.values if not _constant(v)]
         if not kept:
             return None, msg
-        test = kept[0] if len(kept) == 1 else ast.copy_location(ast.BoolOp(ast.Or(), kept), test)
+        test = kept[0] if len(kept) == 1 else _at(ast.BoolOp(ast.Or(), kept), test)
     if _constant(test):
         return None, msg
     return test, msg
 
 
-class _Instrument(ast.NodeTransformer):
-    def visit_Assert(self, node: ast.Assert) -> ast.stmt:
-        self.generic_visit(node)
-        test, msg = _normalise(node.test, node.msg)
-        line = ast.Constant(node.lineno)
-        args: list[ast.expr] = [line] + ([msg] if msg is not None else [])
-        failing = ast.Expr(ast.Call(ast.Name(FAIL, ast.Load()), args, []))
-        if test is None:  # a constant: true ones are not checks; false ones fail when reached
-            try:
-                truth = bool(ast.literal_eval(node.test))
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                truth = True
-            new: ast.stmt = ast.Pass() if truth else failing
-            return ast.copy_location(new, node)
-        names = sorted({n.id for n in ast.walk(test) if isinstance(n, ast.Name)})
-        test = _EqualityRewriter().visit(test)
-        referenced = ast.Tuple([ast.Constant(n) for n in names], ast.Load())
-        passing = ast.Expr(ast.Call(ast.Name(OK, ast.Load()), [referenced] if names else [], []))
-        return ast.copy_location(ast.If(test, [passing], [failing]), node)
+def _instrument_assert(node: ast.Assert) -> ast.stmt:
+    test, msg = _normalise(node.test, node.msg)
+    line = _at(ast.Constant(node.lineno), node)
+    failing = _at(ast.Expr(_call(FAIL, [line] + ([msg] if msg is not None else []), node)),
+                  node)
+    if test is None:  # a constant: true ones are not checks; false ones fail when reached
+        try:
+            truth = bool(ast.literal_eval(node.test))
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            truth = True
+        return failing if not truth else _at(ast.Pass(), node)
+    names = sorted({n.id for n in nodes(test) if isinstance(n, ast.Name)})
+    test = _route_equality(test)  # type: ignore[assignment]
+    referenced = _at(ast.Tuple([_at(ast.Constant(n), node) for n in names], ast.Load()), node)
+    passing = _at(ast.Expr(_call(OK, [referenced] if names else [], node)), node)
+    return _at(ast.If(test, [passing], [failing]), node)
+
+
+def _rewrite_asserts(node: ast.AST) -> None:
+    """Replace every assert statement below `node`. Asserts are statements, so only statement
+    bodies are visited, never expressions."""
+    for field in ("body", "orelse", "finalbody"):
+        body = getattr(node, field, None)
+        if not isinstance(body, list):
+            continue
+        for index, stmt in enumerate(body):
+            if isinstance(stmt, ast.Assert):
+                body[index] = _instrument_assert(stmt)
+            elif isinstance(stmt, ast.stmt):
+                _rewrite_asserts(stmt)
+    for part in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
+        _rewrite_asserts(part)  # except handlers, match cases
 
 
 def instrument_tests(tree: ast.Module) -> ast.Module:
     """Rewrite the tests' asserts to report failures; track top-level test functions."""
-    tree = _Instrument().visit(tree)
+    _rewrite_asserts(tree)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
                 "test"):
-            node.decorator_list.append(ast.Name(TRACK, ast.Load()))  # innermost: the function
-    return ast.fix_missing_locations(tree)
+            track = ast.copy_location(ast.Name(TRACK, ast.Load()), node)
+            node.decorator_list.append(track)  # innermost: the function itself
+    return tree
+
+
+def statements(tree: ast.AST) -> list[ast.stmt]:
+    """Every statement of a module, nested ones included (no expression is visited)."""
+    found: list[ast.stmt] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list):
+                kept = [stmt for stmt in body if isinstance(stmt, ast.stmt)]
+                found += kept
+                stack += kept
+        stack += [*getattr(node, "handlers", ()), *getattr(node, "cases", ())]
+    return found
 
 
 _NOT_PLAIN = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable coroutine, async gen

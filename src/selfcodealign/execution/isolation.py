@@ -46,6 +46,10 @@ _CAP_VERSION_3 = 0x20080522
 RULESET_FD = 4  # where the child finds its Landlock ruleset
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# Resolved here, in the zygote: a forked child that looked them up itself would build the
+# function objects in its own copy of the heap (page copies on every program).
+for _name in ("prctl", "unshare", "setns", "mount", "capset"):
+    getattr(_libc, _name)
 
 SYSTEM_READ_ONLY = (
     "/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo", "/etc/localtime",

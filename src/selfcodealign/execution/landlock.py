@@ -28,6 +28,7 @@ READ_ONLY = EXECUTE | READ_FILE | READ_DIR
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+_libc.prctl  # noqa: B018 - resolved in the zygote, not in each child
 
 
 class _RulesetAttr(ctypes.Structure):

@@ -18,7 +18,7 @@ from types import CodeType
 from typing import Any
 
 from selfcodealign.execution import pytest_plugin
-from selfcodealign.execution.instrument import instrument_tests
+from selfcodealign.execution.instrument import instrument_tests, nodes, statements
 
 
 def compile_source(source: str, filename: str, tree: ast.Module | None = None) -> Any:
@@ -42,7 +42,7 @@ def aliases(tests: ast.Module, defined: set[str]) -> set[str]:
     wanted: dict[str, set[str]] = {}
     imported: dict[str, set[str]] = {}
     plain: set[str] = set()
-    for node in ast.walk(tests):
+    for node in nodes(tests):
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if "." not in node.module:
                 wanted.setdefault(node.module, set()).update(a.name for a in node.names)
@@ -114,7 +114,7 @@ def _last_lines(body: list[ast.stmt]) -> tuple[int, int]:
 
 def _last_statements(tree: ast.Module) -> dict[int, tuple[int, int]]:
     found = {0: _last_lines(tree.body)}
-    for node in ast.walk(tree):
+    for node in statements(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             found[first] = _last_lines(node.body)

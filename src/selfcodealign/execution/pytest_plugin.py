@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from selfcodealign.execution.events import State, report
-from selfcodealign.execution.instrument import Tracked
+from selfcodealign.execution.instrument import Tracked, statements
 
 MODULE = "test_program"
 _ARGS = ["-q", "-p", "no:cacheprovider", "-p", "no:stepwise", "--assert=plain",
@@ -34,7 +34,7 @@ def _is_testcase_base(node: ast.expr) -> bool:
 
 
 def uses_pytest(tree: ast.Module) -> bool:
-    for node in ast.walk(tree):
+    for node in statements(tree):
         if isinstance(node, ast.Import) and any(
                 a.name.split(".")[0] in ("pytest", "_pytest") for a in node.names):
             return True

@@ -177,6 +177,7 @@ class _SockFprog(ctypes.Structure):
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.prctl  # noqa: B018 - resolved in the zygote, not in each child
 
 
 class Prepared:
