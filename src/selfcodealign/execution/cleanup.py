@@ -75,6 +75,18 @@ def _empty(root: int) -> None:
                 os.rmdir(name, dir_fd=stack[-1][0])
 
 
+def empty_tree(path: str) -> None:
+    """Remove everything inside the folder `path`, keeping the folder itself."""
+    try:
+        root = os.open(path, _FLAGS)
+    except OSError:
+        return
+    try:
+        _empty(root)
+    finally:
+        os.close(root)
+
+
 def remove_tree(path: str) -> None:
     """Remove `path` and everything below it; a file or symlink is simply unlinked."""
     try:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from selfcodealign.execution import harness, landlock, seccomp, verdict
-from selfcodealign.execution.cleanup import remove_tree
+from selfcodealign.execution.cleanup import empty_tree
 from selfcodealign.execution.events import CHANNEL_FD
 from selfcodealign.execution.isolation import (
     ChildLimits,
@@ -101,22 +101,32 @@ class Zygote:
         self.uid = base_uid + slot if self.layers.uid_drop else None
         self.spaces = PidNamespaces() if self.layers.pid_namespace else None
         abi = self.layers.landlock_abi
-        self.read_only = landlock.open_paths(read_only_paths()) if abi else []
-        # With private mounts, temp dirs live on this zygote's own tmpfs (emptied after each
-        # program) and /dev/shm is its own tmpfs too.
-        self.scratch = workdir
+        # Each zygote has a folder of its own (with private mounts, its own tmpfs) where its
+        # programs' temp dirs are made, emptied after each program. Every program gets a fresh
+        # folder at the same path, so the environment is set once here: writing it in each
+        # child would copy ~100 pages (~1 ms here).
+        self.scratch = os.path.join(workdir, f"slot-{slot}")
         if self.layers.mount_namespace:
-            self.scratch = os.path.join(workdir, f"slot-{slot}")
             worker_mounts(self.scratch, QUOTA)
-        # Every program of this zygote gets a fresh folder at the same path, so the environment
-        # is set once here: writing it in each child would copy ~100 pages (~1 ms here).
+        else:
+            os.makedirs(self.scratch, 0o711, exist_ok=True)
+        empty_tree(self.scratch)  # what a killed zygote left is not reused
         self.tmp = os.path.join(self.scratch, f"job-{slot}")
         os.environ.clear()
         os.environ.update(HOME=self.tmp, TMPDIR=self.tmp, PATH="/usr/local/bin:/usr/bin:/bin",
                           LANG="C.UTF-8")
         tempfile.tempdir = self.tmp
         shared = ["/dev/shm"] if self.layers.mount_namespace and os.path.isdir("/dev/shm") else []
-        self.devnull = landlock.open_paths([os.devnull, *shared]) if abi else []
+        # The program's Landlock ruleset: read beneath Python's and the system's folders, write
+        # in its temp dir, /dev/null and (with private mounts) /dev/shm. Built once when the
+        # program runs as a uid of its own: it then cannot create anything in this zygote's
+        # folder (root's, mode 0711) outside its temp dir, so writing beneath the folder is the
+        # same as writing beneath the temp dir. Without that uid the rule must name the temp
+        # dir itself, made anew for each program, so the ruleset is built for each program.
+        self.read_only = landlock.open_paths(read_only_paths()) if abi else []
+        self.writable = landlock.open_paths([os.devnull, *shared]) if abi else []
+        self.ruleset = self._ruleset(self.scratch) if abi and self.uid is not None else None
+        self.urandom = os.open("/dev/urandom", os.O_RDONLY | os.O_CLOEXEC)
         # The program is PID 1 of its namespace, so its seccomp filter can be built once.
         self.filters = {fork: seccomp.Prepared(seccomp.build_filter(1, allow_fork=fork,
                                                                     any_signal=fork))
@@ -126,14 +136,12 @@ class Zygote:
         return {"layers": self.layers.describe(), "level": self.layers.level(),
                 "missing": self.missing, "pid": os.getpid(), "python": sys.version.split()[0]}
 
-    def _ruleset(self, tmp: str) -> int | None:
-        """The program's Landlock ruleset: read beneath Python's and the system's folders,
-        write in its temp dir, /dev/null and (with private mounts) /dev/shm."""
+    def _ruleset(self, folder: str) -> int | None:
         if not self.layers.landlock_abi:
             return None
-        own = landlock.open_paths([tmp])
+        own = landlock.open_paths([folder])
         try:
-            return landlock.build_ruleset(self.read_only, own + self.devnull,
+            return landlock.build_ruleset(self.read_only, own + self.writable,
                                           self.layers.landlock_abi)
         finally:
             for fd, _ in own:
@@ -148,14 +156,14 @@ class Zygote:
                 return verdict.without_run(made["status"], made["detail"])
             prepared = made
         tmp = self.tmp
-        remove_tree(tmp)  # normally gone already; a leftover from a killed zygote is not reused
+        os.chmod(self.scratch, 0o711)  # whatever the last program did to it
         os.mkdir(tmp, 0o700)
         if self.uid is not None:
             os.chown(tmp, self.uid, self.uid)
         out_r, out_w = os.pipe()
         chan_r, chan_w = os.pipe()
-        nonce_r, digest = _nonce_pipe()
-        ruleset = self._ruleset(tmp)
+        nonce_r, digest = _nonce_pipe(self.urandom)
+        ruleset = self.ruleset if self.ruleset is not None else self._ruleset(tmp)
         start = time.monotonic()
         if self.spaces:
             self.spaces.before_fork()
@@ -166,8 +174,10 @@ class Zygote:
         finally:
             if self.spaces:
                 self.spaces.after_fork()
-        for fd in (out_w, chan_w, nonce_r, *([ruleset] if ruleset is not None else [])):
+        for fd in (out_w, chan_w, nonce_r):
             os.close(fd)
+        if ruleset is not None and ruleset != self.ruleset:
+            os.close(ruleset)
         del prepared
         try:
             verdict_max = min(int(job.get("verdict_max", VERDICT_MAX)), VERDICT_CEILING)
@@ -181,9 +191,9 @@ class Zygote:
         finally:
             os.close(out_r)
             os.close(chan_r)
-            remove_tree(tmp)
+            empty_tree(self.scratch)
             if self.layers.mount_namespace:
-                _empty("/dev/shm")
+                empty_tree("/dev/shm")
         result["duration_s"] = round(time.monotonic() - start, 4)
         return result
 
@@ -279,24 +289,14 @@ class _Output:
         return kept[-8000:].decode("utf-8", "replace")
 
 
-def _empty(folder: str) -> None:
-    """Remove everything inside `folder` (the zygote's /dev/shm after each program)."""
-    try:
-        entries = [entry.path for entry in os.scandir(folder)]
-    except OSError:
-        return
-    for path in entries:
-        remove_tree(path)
-
-
-def _nonce_pipe() -> tuple[int, bytes]:
+def _nonce_pipe(urandom: int) -> tuple[int, bytes]:
     """A pipe holding 32 random bytes, and their SHA-256. The bytes go from /dev/urandom into a
     buffer, the pipe, the hash, and the buffer is zeroed: before the fork the zygote keeps only
     the hash, so a program's copy of the zygote's memory holds nothing it could send back."""
     read_end, write_end = os.pipe()
     buffer = bytearray(verdict.NONCE_BYTES)
-    with open("/dev/urandom", "rb", buffering=0) as urandom:
-        urandom.readinto(buffer)
+    if os.readv(urandom, [buffer]) != len(buffer):
+        raise OSError("short read from /dev/urandom")
     os.write(write_end, buffer)
     os.close(write_end)
     digest = hashlib.sha256(buffer).digest()
