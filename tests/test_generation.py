@@ -19,13 +19,7 @@ from selfcodealign.backends import Completion, SamplingParams
 from selfcodealign.backends.fake import FakeBackend
 from selfcodealign.generation.base import item_rng, shared_prefix
 from selfcodealign.generation.stages import Concepts, Instructions, Responses
-from selfcodealign.prompts import (
-    concepts_block,
-    instruction_block,
-    load_examples,
-    render,
-    response_block,
-)
+from selfcodealign.prompts import load_library
 from selfcodealign.runner import run_stage
 from selfcodealign.store import StageWriter, iter_records
 
@@ -45,37 +39,24 @@ def seeds(n: int) -> list[dict[str, Any]]:
             for i in range(n)]
 
 
-def test_templates_are_byte_exact() -> None:
-    assert render("SYS", [concepts_block("def a():\n    pass\n", "x, y")],
-                  concepts_block("def b(): ...", None)) == (
-        "SYS\n\n## Example 1\n### Snippet\ndef a():\n    pass\n### Concepts\nx, y\n\n"
-        "## Example 2\n### Snippet\ndef b(): ...\n### Concepts\n")
-    assert instruction_block("function", "Python", "easy", "loops", None) == (
-        "### Properties\ncategory: function\nlanguage: Python\ndifficulty: easy\n"
-        "concepts: loops\n\n### Task\n")
-    assert response_block("Do it.", "Done.", "assert 1") == (
-        "<instruction>\nDo it.\n</instruction>\n\n<response>\nDone.\n</response>\n\n"
-        "<tests>\nassert 1\n</tests>\n")
-    assert response_block("Do it.", None, None).endswith("</instruction>\n\n<response>\n")
-
-
 def test_library_has_21_diverse_examples() -> None:
-    examples = load_examples()
-    assert len(examples) >= 21 and len({e.id for e in examples}) == len(examples)
-    assert {e.category for e in examples} == {"function", "class", "program"}
+    examples = load_library().examples
+    assert len(examples) == 21 and len({e.id for e in examples}) == len(examples)
+    assert {e.kind for e in examples} == {"function", "class", "program"}
     assert {e.difficulty for e in examples} == {"easy", "medium", "hard"}
-    assert sum(e.category == "function" for e in examples) >= len(examples) // 3
+    assert len({e.instruction for e in examples}) == 21
 
 
 def test_every_example_response_passes_its_tests_in_the_sandbox() -> None:
     from selfcodealign.execution import LocalSandbox, assemble
 
-    programs = [assemble({"response": e.response, "tests": e.tests}) for e in load_examples()]
+    programs = [assemble({"response": e.response, "tests": e.tests})
+                for e in load_library().examples]
     assert all(not isinstance(p, str) for p in programs), programs
     with LocalSandbox(workers=2) as box:
         results = list(box.run_many(programs))  # type: ignore[arg-type]
     failing = [(e.id, r.status.value, r.detail[-200:])
-               for e, r in zip(load_examples(), results, strict=True) if not r.passed]
+               for e, r in zip(load_library().examples, results, strict=True) if not r.passed]
     assert not failing
 
 
@@ -86,7 +67,7 @@ def test_choices_are_per_item_and_persisted() -> None:
     again, meta2 = stage.prompt(record, item_rng(3407, "c1"))
     assert text == again and meta == meta2 and len(meta["shots"]) == 8
     assert text.count("## Example") == 9
-    assert text.endswith("concepts: loops, recursion\n\n### Task\n")
+    assert text.endswith("concepts: loops, recursion\n\n### Task")
     other = [stage.prompt({"id": f"c{i}", "concepts": "x"}, item_rng(3407, f"c{i}"))[1]
              for i in range(2000)]
     counts = Counter(m["category"] for m in other)

@@ -121,17 +121,18 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def prompt_hashes() -> dict[str, Any]:
-    """sha256 (16 hex) of every prompt template file and few-shot example shipped."""
-    from selfcodealign.prompts import template_hash
+def prompt_hashes(config: Config | None = None) -> dict[str, Any]:
+    """sha256 (16 hex) of the few-shot library in use and of the prompt modules shipped."""
+    from selfcodealign.prompts import load_library, template_hash
 
+    library = load_library(config.generation.fewshot if config is not None else None)
     base = resources.files("selfcodealign.prompts")
-    examples = {entry.name: _sha(entry.read_bytes())
-                for entry in sorted(base.joinpath("examples").iterdir(), key=lambda e: e.name)
-                if entry.name.endswith((".yaml", ".yml", ".json", ".txt"))}
     sources = {entry.name: _sha(entry.read_bytes()) for entry in base.iterdir()
                if entry.name.endswith(".py")}
-    return {"templates": template_hash(), "examples": examples, "modules": sources}
+    return {"templates": template_hash(library),
+            "fewshot": {"source": library.source, "sha256": library.digest[:16],
+                        "examples": len(library.examples)},
+            "modules": sources}
 
 
 def reproduction(config: Config, trained: str | None = None) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def reproduction(config: Config, trained: str | None = None) -> dict[str, Any]:
         models["trained"] = trained
     return {"config": orjson.loads(orjson.dumps(config.model_dump(mode="json"))),
             "config_yaml_sha256": _sha(to_yaml(config).encode()),
-            "prompts": prompt_hashes(), "models": models, "recorded_at": now_iso()}
+            "prompts": prompt_hashes(config), "models": models, "recorded_at": now_iso()}
 
 
 def _is_current(store: RunStore, stage: str) -> bool:

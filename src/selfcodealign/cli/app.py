@@ -151,6 +151,7 @@ FLAG_KEYS = {
     "backend": "backend.name",
     "model": "backend.model",
     "base_url": "backend.base_url",
+    "fewshot": "generation.fewshot",
     "corpus": "seeds.corpus",
     "typecheck": "seeds.typecheck",
     "workers": "execute.workers",

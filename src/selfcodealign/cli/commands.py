@@ -74,6 +74,11 @@ def evaluate_command(samples: str | None, output_path: str | None, limit: int | 
                       f"{summary['results']}")
 
 
+fewshot_option = click.option(
+    "--fewshot", type=click.Path(dir_okay=False, exists=True),
+    help="Few-shot library in the reference's plain-text format (generation.fewshot).")
+
+
 def _llm_command(name: str, summary: str, example: str) -> None:
     def command(input_path: str | None, output_path: str | None, dry_run: bool,
                 limit: int | None, force: bool, **flags: Any) -> None:
@@ -100,6 +105,7 @@ def _llm_command(name: str, summary: str, example: str) -> None:
     decorated: Any = command
     for option in (
         shared_options, run_options, model_options, executor_options,
+        fewshot_option,
         click.option("--dry-run", is_flag=True,
                      help="Print the first prompt and what would be sent; call no model."),
         click.option("--output", "output_path", type=click.Path(dir_okay=False),
@@ -119,6 +125,47 @@ _llm_command("instructions", "C->I: the base model writes one task per concept l
              "--base-url http://localhost:8000/v1 --model bigcode/starcoder2-15b")
 _llm_command("responses", "I->R: the base model answers each task and writes its own tests "
              "(n=10).", "selfcodealign responses --run-name demo --dry-run")
+
+
+@cli.command("prompt")
+@shared_options
+@fewshot_option
+@click.argument("stage", type=click.Choice(["concepts", "instructions", "responses"]))
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, exists=True),
+              help="The stage's usual input JSONL (default: the run's previous stage).")
+@click.option("--run-name", help="Run whose previous stage is the input (run.name).")
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which record of the input, counting from 0.")
+@click.option("--shots", help="Few-shot examples by 1-based position in the library, e.g. "
+              "3,7,12 (default: the stage's own choice for this record).")
+def prompt_command(stage: str, input_path: str | None, index: int, shots: str | None,
+                   **flags: Any) -> None:
+    """Print the exact prompt a generation stage sends for one record, byte for byte.
+
+    Nothing is added: no header, no final newline. The text comes from the same code the
+    stage runs, so `selfcodealign prompt ... | diff - expected.txt` checks a layout.
+
+    \b
+    Example:
+      selfcodealign prompt concepts --input seeds.jsonl --index 3
+      selfcodealign prompt responses --input instructions.jsonl --shots 5 --fewshot paper.txt
+    """
+    import sys
+
+    from selfcodealign.errors import ConfigError
+    from selfcodealign.generation.command import render_prompt
+
+    config = resolve(click.get_current_context(), **flags)
+    positions = None
+    if shots is not None:
+        try:
+            positions = [int(part) for part in shots.split(",") if part.strip()]
+        except ValueError:
+            raise ConfigError(f"--shots takes 1-based positions separated by commas, e.g. "
+                              f"3,7,12; got {shots!r}") from None
+    text = render_prompt(config, stage, input_path, index, positions)
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 @cli.command("train")
@@ -309,6 +356,7 @@ def _print_execute_summary(summary: dict[str, Any]) -> None:
 @run_options
 @model_options
 @executor_options
+@fewshot_option
 @click.option("--until", type=click.Choice(["select", "train", "evaluate"]),
               help="Last stage to run (run.until): the dataset, training, or evaluation.")
 @click.option("--dry-run", is_flag=True,

@@ -142,6 +142,17 @@ class SamplingConfig(Section):
     max_tokens: int = setting(1536, "Maximum new tokens per completion.", ge=1)
 
 
+class GenerationConfig(Section):
+    """What the three LLM stages share (METHOD.md, 'Prompts')."""
+
+    fewshot: Path | None = setting(
+        None, "Few-shot library file in the reference's plain-text format (`### System:` "
+        "sections, then `### Example N` blocks with [Code], [Property], [Instruction], "
+        "[Response], [Tests]); default: the built-in library. The file's content joins each "
+        "LLM stage's fingerprint, not its path.", affects_output=False,
+    )
+
+
 class SeedsConfig(Section):
     """Stage 0: mining seed functions from a Python corpus."""
 
@@ -214,7 +225,9 @@ class InstructionsConfig(Section):
     shots: int = setting(8, "Few-shot examples per prompt.", ge=0)
     n: int = setting(1, "Completions per concept list.", ge=1)
     categories: dict[str, float] = setting(
-        {"function": 0.5, "class": 0.25, "program": 0.25}, "Task category sampling weights."
+        {"function": 2.0, "class": 1.0, "program": 1.0},
+        "Task category sampling weights (the reference draws from function, function, class, "
+        "program: 2:1:1)."
     )
     difficulties: list[str] = setting(
         ["easy", "medium", "hard"], "Difficulties, sampled uniformly."
@@ -424,6 +437,8 @@ class Config(Section):
     sampling: SamplingConfig = Field(
         default_factory=SamplingConfig, description="Sampling for the LLM stages."
     )
+    generation: GenerationConfig = Field(
+        default_factory=GenerationConfig, description="What the LLM stages share.")
     seeds: SeedsConfig = Field(default_factory=SeedsConfig, description="Stage 0: seed mining.")
     concepts: ConceptsConfig = Field(
         default_factory=ConceptsConfig, description="Stage 1: S->C concepts."

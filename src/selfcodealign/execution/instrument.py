@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 from types import FunctionType
-from typing import Any
+from typing import Any, TypeVar
 
 from selfcodealign.execution.equality import equal
 from selfcodealign.execution.events import State, report
@@ -89,7 +89,10 @@ def _constant(node: ast.AST) -> bool:
     return not any(isinstance(n, _LIVE) for n in nodes(node))
 
 
-def _at(node: ast.AST, where: ast.AST) -> Any:
+_Node = TypeVar("_Node", bound=ast.AST)
+
+
+def _at(node: _Node, where: ast.AST) -> _Node:
     """`node` given the location of `where` (new nodes need one to compile)."""
     node.lineno, node.col_offset = where.lineno, where.col_offset  # type: ignore[attr-defined]
     node.end_lineno = where.end_lineno  # type: ignore[attr-defined]

@@ -13,11 +13,12 @@ from typing import Any
 from selfcodealign.backends import SamplingParams
 from selfcodealign.backends.base import LLMBackend
 from selfcodealign.config import Config
+from selfcodealign.errors import ConfigError
 from selfcodealign.executor import llm_backend
-from selfcodealign.generation.base import LLMStage, item_rng
+from selfcodealign.generation.base import item_rng
 from selfcodealign.generation.cache import CachedBackend
-from selfcodealign.generation.stages import STOPS, Concepts, Instructions, Responses
-from selfcodealign.prompts import template_hash
+from selfcodealign.generation.stages import STOPS, Concepts, FewshotStage, Instructions, Responses
+from selfcodealign.prompts import load_library, template_hash
 from selfcodealign.runner import Rec, run_stage
 from selfcodealign.stageio import open_target
 from selfcodealign.store import RunStore
@@ -26,13 +27,15 @@ from selfcodealign.store.jsonl import count_lines, read_jsonl
 UPSTREAM = {"concepts": "seeds", "instructions": "concepts", "responses": "instructions"}
 
 
-def build_stage(config: Config, name: str, backend: Any) -> LLMStage:
+def build_stage(config: Config, name: str, backend: Any) -> FewshotStage:
     section = getattr(config, name)
+    library = load_library(config.generation.fewshot)
     sampling = config.sampling
     params = SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p,
                             max_tokens=sampling.max_tokens, n=section.n, stop=STOPS[name])
     common = {"seed": config.run.seed, "shots": section.shots,
-              "batch_size": section.batch_size, "prefix_groups": section.prefix_groups}
+              "batch_size": section.batch_size, "prefix_groups": section.prefix_groups,
+              "library": library}
     if name == "concepts":
         return Concepts(backend, params, **common)
     if name == "instructions":
@@ -66,14 +69,31 @@ def dry_run(config: Config, name: str, input_path: str | None) -> dict[str, Any]
             "max_completion_tokens": requests * n * config.sampling.max_tokens}
 
 
+def render_prompt(config: Config, name: str, input_path: str | None, index: int = 0,
+                  shots: list[int] | None = None) -> str:
+    """The prompt the stage sends for record `index` (from 0) of its usual input: its own
+    per-item shots, or the library's examples at the 1-based `shots` positions."""
+    inputs, _ = _inputs(config, name, input_path)
+    stage = build_stage(config, name, backend=None)
+    chosen = stage.library.pick(shots) if shots is not None else None
+    seen = 0
+    for position, record in enumerate(inputs):
+        seen = position + 1
+        if position == index:
+            return stage.render_prompt(record, chosen)
+    source = input_path or f"the run's {UPSTREAM[name]} stage"
+    raise ConfigError(f"--index {index}: {source} has {seen} record(s)")
+
+
 def generate(config: Config, name: str, input_path: str | None = None,
              output_path: str | None = None, *, limit: int | None = None,
              force: bool = False, backend: LLMBackend | None = None) -> dict[str, Any]:
     """Run one LLM stage; returns a summary. `backend` (kept open) serves it when given, so
     several stages share one loaded model; by default the configured one is made and closed."""
     inputs, total = _inputs(config, name, input_path)
+    library = load_library(config.generation.fewshot)
     target = open_target(config, name, output_path, force=force,
-                         extra_settings={"prompts.template": template_hash()})
+                         extra_settings={"prompts.template": template_hash(library)})
     owned = backend is None  # made here, so closed here
     model: Any = llm_backend(config) if owned else backend
     backend = model
@@ -85,6 +105,8 @@ def generate(config: Config, name: str, input_path: str | None = None,
             cache_path = target.store.path / "llm-cache.sqlite"
         backend = CachedBackend(model, cache_path)
     stage = build_stage(config, name, backend)
+    target.writer.stats.info["fewshot"] = {"source": library.source, "sha256": library.digest,
+                                           "examples": len(library.examples)}
     target.writer.stats.info["backend"] = {"name": config.backend.name,
                                            "model": config.backend.model,
                                            "revision": config.backend.revision}

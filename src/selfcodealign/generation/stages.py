@@ -6,19 +6,20 @@ import random
 from typing import Any, ClassVar
 
 from selfcodealign.backends import LLMBackend, SamplingParams
-from selfcodealign.generation.base import LLMStage
+from selfcodealign.generation.base import LLMStage, item_rng
 from selfcodealign.prompts import (
+    CATEGORIES,
     STOP,
     STOP_TESTS,
-    SYSTEM_CONCEPTS,
-    SYSTEM_INSTRUCTIONS,
-    SYSTEM_RESPONSES,
     Example,
-    concepts_block,
-    instruction_block,
-    load_examples,
-    render,
-    response_block,
+    Library,
+    build_prompt,
+    instruction_prefix,
+    load_library,
+    properties,
+    properties_prefix,
+    snippet_prefix,
+    split_concepts,
 )
 from selfcodealign.runner import Rec
 
@@ -39,19 +40,51 @@ class ShotPicker:
         return rng.sample(self.examples, self.k), 0
 
 
-class Concepts(LLMStage):
-    name: ClassVar[str] = "concepts"
+class FewshotStage(LLMStage):
+    """An LLM stage prompted with shots from a few-shot library (METHOD.md, 'Prompts')."""
 
-    def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int, shots: int = 8,
-                 **kw: Any) -> None:
+    mode: ClassVar[str]
+
+    def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int, shots: int,
+                 library: Library | None = None, **kw: Any) -> None:
         super().__init__(backend, params, seed=seed, **kw)
-        self.picker = ShotPicker(load_examples(), shots, self.prefix_groups, seed, self.name)
+        self.library = library or load_library()
+        self.picker = ShotPicker(self.library.examples, shots, self.prefix_groups, seed,
+                                 self.name)
 
     def prompt(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
         shots, group = self.picker.pick(rng)
-        text = render(SYSTEM_CONCEPTS, [concepts_block(s.seed, s.concepts) for s in shots],
-                      concepts_block(record_code(record), None))
-        return text, {"shots": [s.id for s in shots], "shot_group": group}
+        text, meta = self.prompt_with(record, rng, shots)
+        return text, {"shots": [s.id for s in shots], "shot_group": group, **meta}
+
+    def prompt_with(self, record: Rec, rng: random.Random, shots: list[Example]
+                    ) -> tuple[str, dict[str, Any]]:
+        """The prompt for `record` with these shots; the RNG draws the stage's other choices
+        (category, difficulty), before the shots are drawn as the reference does."""
+        query, meta = self.query(record, rng)
+        return build_prompt(self.library.system(self.mode), self.mode, shots, query), meta
+
+    def render_prompt(self, record: Rec, shots: list[Example] | None = None) -> str:
+        """What the stage sends for `record`: its own per-item choice of shots, or `shots`."""
+        rng = item_rng(self.seed, record["id"])
+        if shots is None:
+            return self.prompt(record, rng)[0]
+        return self.prompt_with(record, rng, shots)[0]
+
+    def query(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+
+class Concepts(FewshotStage):
+    name: ClassVar[str] = "concepts"
+    mode: ClassVar[str] = "S->C"
+
+    def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int, shots: int = 8,
+                 **kw: Any) -> None:
+        super().__init__(backend, params, seed=seed, shots=shots, **kw)
+
+    def query(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
+        return snippet_prefix(record_code(record)), {}
 
     def parse(self, record: Rec, text: str, meta: dict[str, Any]) -> dict[str, Any] | str:
         line = text.strip().split("\n", 1)[0] if text.strip() else ""
@@ -62,29 +95,25 @@ class Concepts(LLMStage):
                 "seed_id": record.get("seed_id", record["id"])}
 
 
-class Instructions(LLMStage):
+class Instructions(FewshotStage):
     name: ClassVar[str] = "instructions"
+    mode: ClassVar[str] = "C->I"
 
     def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int, shots: int = 8,
                  categories: dict[str, float] | None = None,
                  difficulties: tuple[str, ...] = ("easy", "medium", "hard"),
                  language: str = "Python", **kw: Any) -> None:
-        super().__init__(backend, params, seed=seed, **kw)
-        self.picker = ShotPicker(load_examples(), shots, self.prefix_groups, seed, self.name)
-        weights = categories or {"function": 0.5, "class": 0.25, "program": 0.25}
+        super().__init__(backend, params, seed=seed, shots=shots, **kw)
+        weights = categories or {"function": 2, "class": 1, "program": 1}
         self.categories, self.weights = list(weights), list(weights.values())
         self.difficulties, self.language = list(difficulties), language
 
-    def prompt(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
+    def query(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
         category = rng.choices(self.categories, self.weights)[0]
         difficulty = rng.choice(self.difficulties)
-        shots, group = self.picker.pick(rng)
-        blocks = [instruction_block(s.category, s.language, s.difficulty, s.concepts,
-                                    s.instruction) for s in shots]
-        query = instruction_block(category, self.language, difficulty, record["concepts"], None)
-        return render(SYSTEM_INSTRUCTIONS, blocks, query), {
-            "shots": [s.id for s in shots], "shot_group": group, "category": category,
-            "difficulty": difficulty}
+        props = properties(CATEGORIES.get(category, category), self.language, difficulty,
+                           split_concepts(str(record["concepts"])))
+        return properties_prefix(props), {"category": category, "difficulty": difficulty}
 
     def parse(self, record: Rec, text: str, meta: dict[str, Any]) -> dict[str, Any] | str:
         instruction = text.strip()
@@ -96,19 +125,16 @@ class Instructions(LLMStage):
                 "seed_id": record.get("seed_id", "")}
 
 
-class Responses(LLMStage):
+class Responses(FewshotStage):
     name: ClassVar[str] = "responses"
+    mode: ClassVar[str] = "I->R"
 
     def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int, shots: int = 1,
                  **kw: Any) -> None:
-        super().__init__(backend, params, seed=seed, **kw)
-        self.picker = ShotPicker(load_examples(), shots, self.prefix_groups, seed, self.name)
+        super().__init__(backend, params, seed=seed, shots=shots, **kw)
 
-    def prompt(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
-        shots, group = self.picker.pick(rng)
-        blocks = [response_block(s.instruction, s.response, s.tests) for s in shots]
-        text = render(SYSTEM_RESPONSES, blocks, response_block(record["instruction"], None, None))
-        return text, {"shots": [s.id for s in shots], "shot_group": group}
+    def query(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
+        return instruction_prefix(str(record["instruction"])), {}
 
     def parse(self, record: Rec, text: str, meta: dict[str, Any]) -> dict[str, Any] | str:
         response, sep, rest = text.partition("</response>")
