@@ -107,3 +107,30 @@ def test_decontamination_finds_planted_benchmark_text(benchmark_dir: Path,
     many = decon.check_many(no_ctrl)  # the single-scan path (no \x01 in any document)
     assert many == [decon.check(text) for text in no_ctrl]
     assert [hit is not None for hit in many] == [True, False, True, False, False]
+
+
+def test_every_docstring_and_helper_of_a_prompt_is_protected(benchmark_dir: Path) -> None:
+    with gzip.open(benchmark_dir / "HumanEvalPlus.jsonl.gz") as fh:
+        rows = {row["task_id"]: row for row in map(json.loads, fh)}
+    decon = Decontaminator(["humaneval"], str(benchmark_dir), ngram=10_000)  # whole texts only
+    import ast
+
+    checked = 0
+    for task_id in ("HumanEval/10", "HumanEval/32", "HumanEval/38"):
+        tree = ast.parse(rows[task_id]["prompt"])
+        functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+        assert len(functions) >= 2
+        for node in functions:
+            doc = ast.get_docstring(node)
+            if doc and len(doc.split()) >= 8:  # the second function's docstring, too
+                hit = decon.check(f"def mine():\n    '''{doc.upper()}'''\n")
+                assert hit is not None and hit.task_id == task_id and hit.kind == "substring"
+                checked += 1
+            if len(node.body) > 1:  # a helper given whole: a seed copying it is flagged
+                source = ast.get_source_segment(rows[task_id]["prompt"], node) or ""
+                seed = f"import math\n\n{source}\n\ndef other(x):\n    return x\n"
+                hit = decon.check(seed)
+                assert hit is not None and hit.task_id == task_id and hit.kind == "substring"
+                checked += 1
+    assert checked >= 6
+    assert decon.check("def is_palindrome(s):\n    return s == s[::-1]\n") is None

@@ -53,9 +53,14 @@ def test_checks() -> None:
     assert stub_program("X = 1") is None
     tests = py.format("assert f(1) == 2\nassert f(2) == 3\nfor i in range(3):\n    assert i < 3")
     assert assert_lines(tests) == ["assert f(1) == 2", "assert f(2) == 3"]
-    text, added = augment("Do it.", tests, random.Random(1), 1.0)
+    assert augment("Do it.", tests, random.Random(1), 1.0, "def f(x):\n    return x + 1") == (
+        "Do it.", 0, "tests_not_only_asserts")  # the loop is not an assert line
+    plain = py.format("assert f(1) == 2\nassert f(2) == 3")
+    text, added, why = augment("Do it.", plain, random.Random(1), 1.0, "def f(x):\n    return x")
     assert 1 <= added <= 2 and "Your code should pass the following assertion" in text
-    assert augment("Do it.", tests, random.Random(1), 0.0) == ("Do it.", 0)
+    assert why is None and text.startswith("Do it.\n\nYour code should pass")
+    assert augment("Do it.", plain, random.Random(1), 0.0, "def f(x): ...") == (
+        "Do it.", 0, "not_drawn")
 
 
 ADD = "def add(a, b):\n    return a + b"
@@ -124,11 +129,11 @@ def run_interrupted(tmp_path: Path, records: list[dict[str, Any]], benchmark_dir
     original = selection_stage.Selector._finish
     calls = {"n": 0}
 
-    def failing(self: Any, batch: Any, writer: Any) -> None:
+    def failing(self: Any, batch: Any, writer: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        original(self, batch, writer)
+        return original(self, batch, writer)
 
     monkeypatch.setattr(selection_stage.Selector, "_finish", failing)
     with pytest.raises(KeyboardInterrupt):
@@ -139,7 +144,9 @@ def run_interrupted(tmp_path: Path, records: list[dict[str, Any]], benchmark_dir
 
 
 def test_every_step_has_its_reason(tmp_path: Path, benchmark_dir: Path) -> None:
-    summary = run_select(tmp_path, crafted(benchmark_dir), benchmark_dir)
+    # g1 and g2 define the same function: with name diversification g2 would stop there.
+    summary = run_select(tmp_path, crafted(benchmark_dir), benchmark_dir, "out",
+                         "select.diversify_names=false")
     rejects = {r["id"]: r["reason"] for r in map(orjson.loads, (
         tmp_path / "out" / "selected.rejects.jsonl").read_bytes().splitlines())}
     assert rejects["a3"] == "not_passed" and rejects["b1"] == "no_code_block"
@@ -177,7 +184,8 @@ def test_selection_is_seeded_and_order_independent(tmp_path: Path, benchmark_dir
 def test_export_loads_and_the_card_has_real_counts(tmp_path: Path,
                                                    benchmark_dir: Path) -> None:
     datasets = pytest.importorskip("datasets")
-    summary = run_select(tmp_path, crafted(benchmark_dir), benchmark_dir)
+    summary = run_select(tmp_path, crafted(benchmark_dir), benchmark_dir, "out",
+                         "select.diversify_names=false")
     data = datasets.load_from_disk(str(tmp_path / "out" / "hf"))
     assert len(data) == summary["kept"] == summary["dataset"]["rows"]
     for column in ("instruction", "response", "messages", "tests", "seed_source", "concepts",
@@ -219,3 +227,136 @@ def test_run_mode_reads_execute_and_writes_the_dataset(tmp_path: Path,
     assert summary["kept"] == 3
     assert (tmp_path / "demo" / "dataset" / "data.jsonl").exists()
     assert len(list(store.read("select"))) == 3
+
+
+def _reasons(folder: Path) -> dict[str, str]:
+    return {r["id"]: r["reason"] for r in map(orjson.loads, (
+        folder / "selected.rejects.jsonl").read_bytes().splitlines())}
+
+
+def _kept(folder: Path) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in map(json.loads, (folder / "data.jsonl").read_text()
+                                    .splitlines())}
+
+
+def fallback_records(benchmark_dir: Path) -> list[dict[str, Any]]:
+    """Instructions whose samples fail the sample checks in every way but one good sample."""
+    with gzip.open(benchmark_dir / "HumanEvalPlus.jsonl.gz") as fh:
+        task = json.loads(fh.readline())
+    leak = task["prompt"] + task["canonical_solution"]
+    records = [sample("k1", "K", "Multiply two numbers.", "def mul(a, b):\n    return a * b",
+                      "assert mul(2, 3) == 6")]
+    for p in range(6):
+        text = distinct_instruction(100 + p)
+        good = f"def task{p}(x):\n    return x + {p}"
+        records += [
+            # passes on a stub: cannot tell right from wrong
+            sample(f"q{p}a", f"Q{p}", text, good, f"r = task{p}(1)\nassert r is None or r"),
+            # the same response as K's kept one (exact dedup)
+            {**sample(f"q{p}b", f"Q{p}", text, good, f"assert task{p}(0) == {p}"),
+             "response": "Here it is.\n\n" + py.format("def mul(a, b):\n    return a * b")},
+            # defines the same set of function names as K (name diversification)
+            sample(f"q{p}c", f"Q{p}", text, f"def MUL(a, b):\n    return a * b + {p} - {p}",
+                   f"assert MUL(0, {p}) == 0"),
+            # contains a whole benchmark solution (decontamination)
+            sample(f"q{p}d", f"Q{p}", text, leak + "\n\n" + good, f"assert task{p}(0) == {p}"),
+            # the good one
+            sample(f"q{p}e", f"Q{p}", text, good, f"assert task{p}(2) == {p + 2}"),
+        ]
+    return records
+
+
+def test_an_instruction_is_kept_with_any_sample_that_survives(tmp_path: Path,
+                                                              benchmark_dir: Path) -> None:
+    run_select(tmp_path, fallback_records(benchmark_dir), benchmark_dir, "fb",
+               "select.augment_tests_p=0")
+    kept, reasons = _kept(tmp_path / "fb"), _reasons(tmp_path / "fb")
+    assert set(kept) == {"k1"} | {f"q{p}e" for p in range(6)}
+    tried = {"tests_pass_on_stub", "duplicate_response", "repeated_names",
+             "benchmark_contamination", "other_response_chosen"}
+    for p in range(6):  # each bad sample is dropped for its own reason, or was never tried
+        assert reasons.get(f"q{p}a") in {"tests_pass_on_stub", "other_response_chosen"}
+        assert reasons.get(f"q{p}b") in {"duplicate_response", "other_response_chosen"}
+        assert reasons.get(f"q{p}c") in {"repeated_names", "other_response_chosen"}
+        assert reasons.get(f"q{p}d") in {"benchmark_contamination", "other_response_chosen"}
+        assert {reasons.get(f"q{p}{x}") for x in "abcd"} <= tried
+    # over six random trial orders, every kind of sample check was met at least once
+    assert {"tests_pass_on_stub", "duplicate_response", "repeated_names",
+            "benchmark_contamination"} <= set(reasons.values())
+
+
+def test_an_instruction_level_drop_drops_the_untried_samples(tmp_path: Path,
+                                                             benchmark_dir: Path) -> None:
+    long_words = " ".join(["word"] * 210)
+    records = [sample(f"l{i}", "L", long_words, f"def f{i}(x):\n    return x",
+                      f"assert f{i}(1) == 1") for i in range(3)]
+    run_select(tmp_path, records, benchmark_dir, "il", "select.check_tests=false")
+    reasons = _reasons(tmp_path / "il")
+    assert sorted(reasons.values()) == ["instruction_dropped", "instruction_dropped",
+                                        "instruction_too_long"]
+
+
+def test_resume_replays_the_fallback_rounds(tmp_path: Path, benchmark_dir: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    records = fallback_records(benchmark_dir)
+    records += [sample(f"s{p}{i}", f"P{p}", distinct_instruction(p), distinct_code(p, i),
+                       f"assert f{p}() == {distinct_instruction(p)!r}")
+                for p in range(30) for i in range(2)]
+    monkeypatch.setattr(selection_stage, "BATCH", 8)  # the batches of the interrupted run
+    clean = run_select(tmp_path, records, benchmark_dir, "clean")
+    resumed = run_interrupted(tmp_path, records, benchmark_dir, monkeypatch, "resumed")
+    assert _reasons(tmp_path / "clean") == _reasons(tmp_path / "resumed")
+    assert (tmp_path / "clean" / "data.jsonl").read_bytes() == \
+        (tmp_path / "resumed" / "data.jsonl").read_bytes()
+    assert clean["kept"] == resumed["kept"] == 37
+
+
+@pytest.mark.parametrize(("instruction", "tests", "code", "why"), [
+    ("Add two numbers.", "assert add(1, 2) == 3\nassert add(0, 0) == 0", ADD, None),
+    ("Add two numbers.", "x = 1\nassert add(x, 2) == 3", ADD, "tests_not_only_asserts"),
+    ("Add two numbers.", "assert add(1, 2) == 3\n\nassert add(2, 2) == 4", ADD, None),
+    ("Add two numbers.", "assert add(1,\n           2) == 3", ADD, "tests_not_only_asserts"),
+    ("Add two numbers.", "assert LIMIT == 3", ADD + "\nLIMIT = 3", "assert_without_entry_point"),
+    ("Add two numbers.", "assert sum([1, 2]) == 3", ADD, "assert_without_entry_point"),
+    ("Add two numbers, for example add(1, 2) is 3.", "assert add(1, 2) == 3", ADD,
+     "instruction_mentions_tests"),
+    ("Add two numbers and write tests.", "assert add(1, 2) == 3", ADD,
+     "instruction_mentions_tests"),
+    ("Add two numbers; assert the inputs are ints.", "assert add(1, 2) == 3", ADD,
+     "instruction_mentions_tests"),
+    ("Add two numbers.", "for a in range(3):\n    assert add(a, 0) == a", ADD,
+     "tests_not_only_asserts"),
+    ("Build it.", "assert Stack().push(1) is None", "class Stack:\n    def push(self, x): ...",
+     None),
+])
+def test_augmentation_is_guarded_as_the_reference_guards_it(
+        instruction: str, tests: str, code: str, why: str | None) -> None:
+    text, added, reason = augment(instruction, py.format(tests), random.Random(0), 1.0, code)
+    assert reason == why
+    assert (added > 0) == (why is None) and (text != instruction) == (why is None)
+
+
+def test_the_ast_key_renames_the_codes_own_names_only() -> None:
+    def same(a: str, b: str) -> bool:
+        return ast_form(a) == ast_form(b)
+
+    assert same("def area(r):\n    return math.pi * r ** 2",
+                "def circle(radius):\n    '''Area.'''\n    return math.pi * radius**2")
+    assert not same("import math\ndef f(x):\n    return math.floor(x)",
+                    "import math\ndef f(x):\n    return math.ceil(x)")
+    assert not same("def f(d):\n    return json.dumps(d)", "def f(d):\n    return pickle.dumps(d)")
+    assert not same("def f(s):\n    return s.upper()", "def f(s):\n    return s.lower()")
+    assert not same("def f(xs):\n    return sorted(xs)", "def f(xs):\n    return reversed(xs)")
+    assert same("def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total",
+                "def g(v):\n    acc = 0\n    for item in v:\n        acc += item\n    return acc")
+    assert same("class A:\n    def m(self, k):\n        return self.items[k]",
+                "class B:\n    def get(this, key):\n        return this.items[key]")
+
+
+def test_name_keys_are_the_references() -> None:
+    from selfcodealign.selection.checks import name_keys
+
+    assert name_keys("def get_value(x): ...\nclass Cache:\n    def load(self): ...") == (
+        frozenset({"getvalue", "load"}), frozenset({"cache"}))
+    assert name_keys("def getValue(): ...") == (frozenset({"getvalue"}), frozenset())
+    assert name_keys("def broken(:") is None

@@ -297,7 +297,11 @@ class SelectConfig(Section):
     minhash_threshold: float = setting(0.7, "MinHash LSH Jaccard threshold.", gt=0, le=1)
     minhash_perms: int = setting(250, "MinHash permutations.", ge=1)
     shingle_size: int = setting(5, "Word n-gram size of MinHash shingles.", ge=1)
-    diversify_names: bool = setting(False, "Skip samples whose defined names were already seen.")
+    diversify_names: bool = setting(
+        True, "Skip a sample whose set of function names, or of class names (every definition, "
+        "`_` removed, lower case), was already kept; the instruction's next sample is tried "
+        "(on in the paper's main run)."
+    )
     augment_tests_p: float = setting(
         0.5, "Probability of appending 1-5 asserts to the instruction.", ge=0, le=1
     )

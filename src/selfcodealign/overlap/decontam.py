@@ -1,7 +1,8 @@
 """Benchmark decontamination: normalised substrings and word n-grams, in one Aho-Corasick scan.
 
-From each benchmark task it takes the texts worth protecting: the problem statement (HumanEval's
-docstring, MBPP's prompt), the canonical solution and, for MBPP, the test assertions; for a user
+From each benchmark task it takes the texts worth protecting: the problem statement (every
+docstring of a HumanEval prompt, MBPP's prompt), each helper function a HumanEval prompt gives
+whole, the canonical solution and, for MBPP, the test assertions; for a user
 file, every string field among prompt/question/text/canonical_solution/solution/code/test.
 
 Texts are normalised to their word tokens (letters, digits, `_`; lower case) joined by single
@@ -50,22 +51,35 @@ class Hit:
         return f"{self.task_id} ({self.kind}: {self.match[:80]!r})"
 
 
-def _docstring(prompt: str) -> str | None:
+def prompt_texts(prompt: str) -> list[str]:
+    """From a benchmark prompt: the docstring of every function it defines, and the whole
+    source of every helper it gives complete (a function with a body beyond its docstring),
+    so a copy of any of them is found, not only of the first."""
     try:
         tree = ast.parse(prompt)
-    except (SyntaxError, ValueError):
-        return None
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    texts = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            return ast.get_docstring(node)
-    return None
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        doc = ast.get_docstring(node)
+        if doc:
+            texts.append(doc)
+        body = node.body[1:] if doc else node.body
+        if any(not (isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and
+                    isinstance(stmt.value, ast.Constant))) for stmt in body):
+            source = ast.get_source_segment(prompt, node)
+            if source:
+                texts.append(source)
+    return texts
 
 
 def task_texts(benchmark: str, task: dict[str, Any]) -> list[str]:
     """The texts of one task that a training example must not contain."""
     texts: list[str] = []
     if benchmark == "humaneval":
-        texts += [d for d in [_docstring(task.get("prompt", ""))] if d]
+        texts += prompt_texts(task.get("prompt", ""))
         texts.append(task.get("canonical_solution", ""))
     elif benchmark == "mbpp":
         texts.append(str(task.get("prompt", "")).strip().strip("'\"").strip())

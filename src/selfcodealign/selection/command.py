@@ -75,11 +75,15 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
                         limits=limits, workdir=writer.directory, make_index=make_index)
     try:
         selector.first_pass(inputs(), writer)
-        selector.restore(iter_records(writer.directory))
-        with Progress("select", len(selector.chosen)) as bar:
-            selector.second_pass(inputs(), writer, on_batch=bar.advance)
+        selector.restore(iter_records(writer.directory), iter_records(writer.directory,
+                                                                      "rejects"))
+        with Progress("select", selector.instructions) as bar:
+            selector.second_pass(writer, on_batch=bar.advance)
         writer.stats.metrics.update({f"contamination.{k}": float(v)
                                      for k, v in selector.contamination.items()})
+        for why, count in selector.augmentation.items():  # this session's kept samples
+            key = f"augmentation.{why}"
+            writer.stats.metrics[key] = writer.stats.metrics.get(key, 0.0) + float(count)
         stats = writer.close(complete=True)
     except BaseException:
         target.fail()
