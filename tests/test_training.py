@@ -58,10 +58,10 @@ def test_training_learns_and_saves_a_faithful_model(tiny_model: Path, tmp_path: 
     tok = transformers.AutoTokenizer.from_pretrained(out)
     rendered = tok.apply_chat_template([{"role": "user", "content": "Write add."}],
                                        tokenize=False, add_generation_prompt=True)
-    assert rendered == build_prompt("Write add.")
+    assert rendered == tok.bos_token + build_prompt("Write add.")
     full = tok.apply_chat_template([{"role": "user", "content": "Write add."},
                                     {"role": "assistant", "content": "X"}], tokenize=False)
-    assert full == build_prompt("Write add.") + "X" + tok.eos_token
+    assert full == tok.bos_token + build_prompt("Write add.") + "X" + tok.eos_token
 
 
 def test_resume_continues_the_step_count(tiny_model: Path, tmp_path: Path,
@@ -118,3 +118,58 @@ def test_checkpoints_are_scored_on_the_benchmark(tiny_model: Path, tmp_path: Pat
     assert (out / "checkpoint-4" / "eval" / "humaneval.results.json").exists()
     lines = samples.read_text().splitlines()
     assert len(lines) == 2 and lines[0] == first
+
+
+def test_the_loss_is_a_mean_over_examples_by_default(tiny_model: Path, tmp_path: Path) -> None:
+    """Two examples of very different response lengths: `example` weighs them alike, `token`
+    weighs every token alike; both run through a real SFTTrainer step."""
+    from selfcodealign.training.sft import example_mean_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 11)
+    labels = torch.tensor([[-100, -100, 3, 4, 5, 6], [-100, -100, -100, -100, -100, 2]])
+    per_token = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 11),
+                                                  labels[:, 1:].reshape(-1), ignore_index=-100,
+                                                  reduction="none").view(2, 5)
+    first = per_token[0, 1:].mean()  # tokens 3, 4, 5, 6
+    second = per_token[1, 4]  # token 2
+    got = example_mean_loss(logits, labels, torch)
+    assert torch.allclose(got, (first + second) / 2)
+    assert not torch.allclose(got, (per_token[0, 1:].sum() + second) / 5)
+    assert example_mean_loss(logits, torch.full((2, 6), -100), torch).item() == 0.0
+    data = tmp_path / "uneven.jsonl"
+    data.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in [
+        {"instruction": "Short.", "response": "x = 1"},
+        {"instruction": "Long.", "response": "def f(a, b):\n    return [a + b] * 10 + [a * b]"},
+    ] * 4))
+    for loss in ("example", "token"):
+        cfg = load_config(None, ["train.batch_size=4", "train.micro_batch_size=2",
+                                 f"train.loss={loss}", "train.save_steps=1000"]).train
+        summary = train(str(data), str(tiny_model), str(tmp_path / loss), cfg, max_steps=2)
+        assert summary["steps"] == 2 and all(x == x for x in summary["losses"])  # no NaN
+
+
+def test_training_and_evaluation_prompts_agree_token_for_token(tiny_model: Path,
+                                                              tmp_path: Path) -> None:
+    """Whether or not the tokenizer adds BOS by itself, the evaluation prompt a backend encodes
+    with the defaults, the saved chat template and the training sequence start alike."""
+    from selfcodealign.training.format import CHAT_TEMPLATE, bos_prefix
+
+    plain = transformers.AutoTokenizer.from_pretrained(tiny_model)  # adds no BOS itself
+    adding = transformers.AutoTokenizer.from_pretrained(tiny_model)
+    adding._tokenizer.post_processor = __import__("tokenizers").processors.TemplateProcessing(
+        single=f"{adding.bos_token} $A", special_tokens=[(adding.bos_token,
+                                                          adding.bos_token_id)])
+    assert adding("x")["input_ids"][0] == adding.bos_token_id != plain("x")["input_ids"][0]
+    for tok in (plain, adding):
+        tok.chat_template = CHAT_TEMPLATE
+        trained = tokenize(tok, "Write add.", "def add(a, b):\n    return a + b", 512)
+        prompt_len = trained.completion_mask.index(1)
+        expected = trained.input_ids[:prompt_len]
+        evaluated = tok(bos_prefix(tok) + build_prompt("Write add."))["input_ids"]
+        templated = tok.apply_chat_template([{"role": "user", "content": "Write add."}],
+                                            add_generation_prompt=True, tokenize=True)
+        if isinstance(templated, dict) or hasattr(templated, "keys"):
+            templated = templated["input_ids"]
+        assert evaluated == expected == list(templated)
+        assert expected.count(tok.bos_token_id) == 1

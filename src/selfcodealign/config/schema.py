@@ -336,6 +336,12 @@ class TrainConfig(Section):
     max_length: int = setting(1280, "Maximum sequence length in tokens (longer: cut, counted).",
                               ge=16)
     packing: bool = setting(False, "Pack sequences (a deviation from the paper).")
+    loss: Literal["example", "token"] = setting(
+        "example", "`example`: each example's loss is the mean over its response tokens and a "
+        "batch's loss the mean over its examples, so every example weighs the same (the "
+        "reference's HF Trainer); `token`: every response token of the accumulated batch weighs "
+        "the same, so long responses weigh more (TRL's default)."
+    )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = setting(
         "auto", "Training precision (auto: bf16 on GPUs that have it, else fp32)."
     )

@@ -138,4 +138,24 @@ def _generate(config: Config, backend: LLMBackend, dataset: Any, samples_path: P
     return generate_samples(dataset, backend, samples_path, n=cfg.n_samples,
                             temperature=cfg.temperature, max_tokens=cfg.max_tokens,
                             response_prefix=cfg.response_prefix, batch_size=cfg.batch_size,
-                            limit=limit, seed=config.run.seed, show_progress=show_progress)
+                            limit=limit, seed=config.run.seed, show_progress=show_progress,
+                            tokenizer=_local_tokenizer(config, backend))
+
+
+def _local_tokenizer(config: Config, backend: LLMBackend) -> Any:
+    """The evaluated model's tokenizer for the BOS rule: the backend's own, else (a server
+    serving a model saved on this machine) the one saved next to the model; None otherwise."""
+    own = getattr(backend, "tokenizer", None)
+    if own is not None:
+        return own
+    model = config.backend.model
+    if not model or not (Path(model) / "tokenizer_config.json").is_file():
+        return None
+    try:
+        import transformers
+
+        return transformers.AutoTokenizer.from_pretrained(model, local_files_only=True)
+    except Exception:  # without it, the prompts only lack the BOS text
+        log.warning("cannot load the tokenizer of %s; evaluation prompts carry no BOS text",
+                    model)
+        return None

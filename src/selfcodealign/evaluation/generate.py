@@ -1,7 +1,9 @@
 """Generate HumanEval+ / MBPP+ samples from a model, in EvalPlus's sample format.
 
 Prompts follow the paper (METHOD.md, "Stage 7"), in the same instruction format the model was
-trained on (`training.format.build_prompt`):
+trained on (`training.format.build_prompt`), with the BOS text in front when the model's
+tokenizer does not add BOS itself (`training.format.bos_prefix`: training sequences start with
+one BOS, so the encoded prompt does too):
 
 - HumanEval+: "Write a Python function to solve the following task:" and the problem (the
   function signature and docstring) in a python block;
@@ -29,7 +31,7 @@ from selfcodealign.backends.base import LLMBackend, SamplingParams
 from selfcodealign.codeblocks import solution_code
 from selfcodealign.evaluation.data import Dataset, Problem
 from selfcodealign.progress import Progress
-from selfcodealign.training.format import build_prompt
+from selfcodealign.training.format import bos_prefix, build_prompt
 
 log = logging.getLogger("selfcodealign.evaluation")
 
@@ -44,8 +46,10 @@ def instruction(benchmark: str, problem: Problem) -> str:
     return f"{text}\n\n{tests[0]}" if tests else text
 
 
-def prompt_for(benchmark: str, problem: Problem, response_prefix: str) -> str:
-    return build_prompt(instruction(benchmark, problem)) + response_prefix
+def prompt_for(benchmark: str, problem: Problem, response_prefix: str, bos: str = "") -> str:
+    """The prompt text; `bos` is `training.format.bos_prefix(tokenizer)` of the evaluated
+    model's tokenizer, so the encoded prompt starts with one BOS as the training prompts do."""
+    return bos + build_prompt(instruction(benchmark, problem)) + response_prefix
 
 
 def extract_code(text: str, entry_point: str) -> str:
@@ -95,8 +99,12 @@ def generate_samples(dataset: Dataset, backend: LLMBackend, samples_path: str | 
                      n: int = 1, temperature: float = 0.0, max_tokens: int = 1024,
                      response_prefix: str = "```python\n", batch_size: int = 32,
                      limit: int | None = None, seed: int = 0, show_progress: bool = True,
-                     on_batch: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Write `n` samples per task to `samples_path` (appending; resumable); returns counts."""
+                     on_batch: Callable[[int], None] | None = None,
+                     tokenizer: Any = None) -> dict[str, Any]:
+    """Write `n` samples per task to `samples_path` (appending; resumable); returns counts.
+    The BOS rule comes from `tokenizer`, else from the backend's own tokenizer."""
+    tokenizer = tokenizer if tokenizer is not None else getattr(backend, "tokenizer", None)
+    bos = bos_prefix(tokenizer) if tokenizer is not None else ""
     path = Path(samples_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     problems = list(dataset.problems.values())[:limit]
@@ -113,7 +121,7 @@ def generate_samples(dataset: Dataset, backend: LLMBackend, samples_path: str | 
             path.open("a", encoding="utf-8") as sink:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            prompts = [prompt_for(dataset.name, p, response_prefix) for p, _ in batch]
+            prompts = [prompt_for(dataset.name, p, response_prefix, bos) for p, _ in batch]
             seeds = [seed * 1_000_003 + hash_index(p.task_id, k) for p, k in batch]
             outputs = backend.generate(prompts, params, seeds=seeds)
             lines = []

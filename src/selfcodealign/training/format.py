@@ -1,11 +1,19 @@
 """The training prompt format, its chat template, and prompt-masked tokenization.
 
-One format for training and inference: a system line, `### Instruction`, the instruction,
-`### Response`, then the response and the end-of-sequence token. The matching chat template is
-saved with the tokenizer, so `tokenizer.apply_chat_template(messages, add_generation_prompt=True)`
-renders exactly the prompt the model was trained on. Tokenization is explicit: BOS (when the
-tokenizer has one), the prompt, the response, EOS; the loss mask covers the response and EOS
-only. A sequence longer than `max_length` is cut at the end and counted as truncated.
+One format for training and inference: BOS (when the tokenizer has one), a system line,
+`### Instruction`, the instruction, `### Response`, then the response and the end-of-sequence
+token. Tokenization is explicit: BOS, the prompt, the response, EOS; the loss mask covers the
+response and EOS only. A sequence longer than `max_length` is cut at the end and counted as
+truncated.
+
+Training and inference agree token for token:
+- the chat template saved with the tokenizer starts with `bos_token`, so
+  `tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)` gives
+  exactly the training prompt's ids;
+- an evaluation prompt is text that a backend encodes with the tokenizer's defaults (vLLM, an
+  OpenAI-compatible server, transformers); `bos_prefix(tokenizer)` is the BOS text to put in
+  front when those defaults do not add BOS themselves, so the encoded prompt starts with exactly
+  one BOS either way.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ INSTRUCTION = "### Instruction\n"
 RESPONSE = "### Response\n"
 
 CHAT_TEMPLATE = (
+    "{%- if bos_token -%}{{- bos_token -}}{%- endif -%}"
     "{{- '" + SYSTEM + "\\n\\n' -}}"
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'user' -%}"
@@ -33,6 +42,17 @@ CHAT_TEMPLATE = (
 def build_prompt(instruction: str) -> str:
     """The text before the response, ending with `### Response\\n`."""
     return f"{SYSTEM}\n\n{INSTRUCTION}{instruction.strip()}\n\n{RESPONSE}"
+
+
+def bos_prefix(tokenizer: Any) -> str:
+    """The text to put before an inference prompt so that the tokenizer's default encoding
+    starts with exactly one BOS, as the training sequences do ("" when it adds BOS itself or
+    has none)."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None or not getattr(tokenizer, "bos_token", None):
+        return ""
+    probe = tokenizer(SYSTEM)["input_ids"]
+    return "" if probe and probe[0] == bos else str(tokenizer.bos_token)
 
 
 @dataclass

@@ -5,7 +5,10 @@ EOS only) and handed to SFTTrainer already tokenized, with `completion_only_loss
 Adafactor, learning rate 1e-5, linear schedule with 5% warmup, an effective batch of 64 through
 gradient accumulation, max length 1280, no packing, no gradient clipping, weight decay 0, and
 dropout forced to 0 on the model's config (left on, it is the suspected cause of a 7-point
-reproduction gap). The tokenizer is saved with the matching chat template. Options: LoRA/QLoRA
+reproduction gap). The loss is normalised per example by default (`train.loss: example`: each
+example's mean over its response tokens, then the mean over examples, as the reference's HF
+Trainer did; `token`: TRL's mean over all response tokens of the accumulated batch). The
+tokenizer is saved with the matching chat template (BOS included). Options: LoRA/QLoRA
 (peft), packing, bf16/fp16, gradient checkpointing, flash attention when installed, a held-out
 evaluation split, TensorBoard or W&B logging, resume from the last checkpoint, and HumanEval+ /
 MBPP+ scores at every checkpoint (`train.eval_benchmarks`, see checkpoints.py). Multi-GPU:
@@ -103,6 +106,45 @@ def _load_model(model: str, cfg: TrainConfig, torch: Any, transformers: Any) -> 
         raise BackendError(f"cannot load model {model!r}: {first}") from None
 
 
+def example_mean_loss(logits: Any, labels: Any, torch: Any) -> Any:
+    """The mean over examples of each example's mean token loss on its labelled (response)
+    tokens; an example with no labelled token does not count."""
+    shifted = labels[:, 1:]
+    per_token = torch.nn.functional.cross_entropy(
+        logits[:, :-1, :].float().reshape(-1, logits.shape[-1]), shifted.reshape(-1),
+        ignore_index=-100, reduction="none").view(shifted.shape)
+    mask = shifted != -100
+    counts = mask.sum(dim=1)
+    per_example = (per_token * mask).sum(dim=1) / counts.clamp(min=1)
+    present = counts > 0
+    if not bool(present.any()):
+        return per_token.sum() * 0.0
+    return per_example[present].mean()
+
+
+_MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
+
+
+def _example_mean_trainer(base: Any, torch: Any) -> Any:
+    class ExampleMeanSFTTrainer(base):  # type: ignore[misc, valid-type]
+        """SFTTrainer with the loss normalised per example (`train.loss: example`). The loss of
+        a micro-batch is a mean over its examples; the Trainer divides it by the gradient
+        accumulation steps, so the accumulated batch is a mean over its examples too."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.loss_is_scaled_for_ga = False  # a per-micro-batch mean
+
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            outputs = model(**{k: v for k, v in inputs.items() if k in _MODEL_INPUTS},
+                            use_cache=False)
+            loss = example_mean_loss(outputs.logits, inputs["labels"], torch)
+            return (loss, outputs) if return_outputs else loss
+
+    return ExampleMeanSFTTrainer
+
+
 def last_checkpoints(output_dir: str) -> list[Path]:
     """The `checkpoint-<step>` folders of `output_dir`, oldest step first."""
     folder = Path(output_dir)
@@ -169,7 +211,9 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
         if config is None:
             raise ConfigError("train.eval_benchmarks needs the whole config (evaluate.*)")
         callbacks.append(BenchmarkCallback(config.model_copy(update={"train": cfg})))
-    trainer = trl.SFTTrainer(model=net, args=args, train_dataset=dataset,
+    trainer_class = (_example_mean_trainer(trl.SFTTrainer, torch) if cfg.loss == "example"
+                     else trl.SFTTrainer)
+    trainer = trainer_class(model=net, args=args, train_dataset=dataset,
                              eval_dataset=split["test"] if split is not None else None,
                              processing_class=tokenizer, peft_config=peft_config,
                              callbacks=callbacks or None)
