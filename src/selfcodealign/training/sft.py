@@ -126,7 +126,7 @@ _MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
 
 
 def _example_mean_trainer(base: Any, torch: Any) -> Any:
-    class ExampleMeanSFTTrainer(base):  # type: ignore[misc, valid-type]
+    class ExampleMeanSFTTrainer(base):  # type: ignore[misc]
         """SFTTrainer with the loss normalised per example (`train.loss: example`). The loss of
         a micro-batch is a mean over its examples; the Trainer divides it by the gradient
         accumulation steps, so the accumulated batch is a mean over its examples too."""
