@@ -237,3 +237,24 @@ def test_judge_prompt_shuffles_seven_shots_per_seed() -> None:
     assert one != two and one == prompt_for("def f(x):\n    return x\n", "a", 3407, shots)
     assert verdict(" Yes") and verdict("yes.") and not verdict(" No") and not verdict("")
     assert not verdict("Yes or no") and not verdict("Maybe")
+
+
+def test_the_stack_is_read_from_its_python_folder_only(tmp_path: Path) -> None:
+    """A multi-language dataset laid out as The Stack (data/<language>/...): only data/python is
+    read, as the paper did; `seeds.data_dir` picks another folder."""
+    pytest.importorskip("datasets")
+    from selfcodealign.seeds.corpus import open_corpus, python_data_dir
+
+    root = tmp_path / "the-stack-dedup"
+    for language, content in (("python", "def f(x):\n    return x\n"),
+                              ("javascript", "function f(x) { return x; }\n")):
+        folder = root / "data" / language
+        folder.mkdir(parents=True)
+        rows = [{"content": content, "path": f"{language}/{i}.src"} for i in range(3)]
+        (folder / "part-0.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    found = list(open_corpus(f"hf:{root}"))
+    assert len(found) == 3 and all(b"def f" in item.data for item in found)
+    other = list(open_corpus(f"hf:{root}", data_dir="data/javascript"))
+    assert len(other) == 3 and all(b"function" in item.data for item in other)
+    assert python_data_dir("bigcode/the-stack-dedup") == "data/python"
+    assert python_data_dir("bigcode/starcoderdata") is None

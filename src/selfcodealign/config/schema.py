@@ -162,6 +162,11 @@ class SeedsConfig(Section):
     )
     column: str = setting("content", "Column holding the code in JSONL/Parquet/HF corpora.")
     split: str = setting("train", "Split of a Hugging Face dataset.")
+    data_dir: str | None = setting(
+        None, "Folder of a Hugging Face dataset to read (its `data_dir`); by default "
+        "`data/python` for the multi-language Stack datasets (bigcode/the-stack, "
+        "the-stack-dedup, the-stack-smol), as the paper read their Python subset."
+    )
     max_file_mb: float = setting(1.0, "Files larger than this are dropped (file_too_large).",
                                  gt=0)
     include_methods: bool = setting(False, "Also extract methods, not only top-level functions.")

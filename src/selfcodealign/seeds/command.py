@@ -54,7 +54,7 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
         restored = miner.restore(iter_records(directory), iter_records(directory, "rejects"))
     target.writer.stats.info["seeds"] = miner.describe()
     try:
-        stats = run_stage(miner, file_records(cfg.corpus, cfg.column, cfg.split),
+        stats = run_stage(miner, file_records(cfg.corpus, cfg.column, cfg.split, cfg.data_dir),
                           target.writer, limit=limit)
     except BaseException:
         target.fail()

@@ -8,7 +8,9 @@ Every reader yields `SourceFile`s one at a time (constant memory, whatever the c
 - a git repository, its working tree or a revision (`path@rev`), read with `git cat-file --batch`;
 - JSONL (optionally gzip) or Parquet files with a content column (The Stack's layout:
   `content`, `path`, `repo` or `max_stars_repo_name`, `license` or `max_stars_repo_licenses`);
-- a Hugging Face dataset by name (`hf:bigcode/the-stack-smol`, streamed) or saved on disk.
+- a Hugging Face dataset by name (`hf:bigcode/the-stack-smol`, streamed) or saved on disk; of
+  the multi-language Stack datasets only the Python folder (`data/python`, as the paper read
+  them), or the folder `seeds.data_dir` names.
 
 Bytes are decoded later (`decode`), so a binary, non-UTF-8 or huge file becomes a counted drop.
 """
@@ -154,25 +156,44 @@ def read_parquet(path: Path, origin: str, column: str) -> Iterator[SourceFile]:
             index += 1
 
 
-def read_hf(name: str, origin: str, column: str, split: str) -> Iterator[SourceFile]:
+# Multi-language corpora whose Python files live in one folder: read that folder only, as the
+# paper read The Stack's Python subset.
+PYTHON_DATA_DIRS = {"the-stack": "data/python", "the-stack-dedup": "data/python",
+                    "the-stack-smol": "data/python", "the-stack-smol-xl": "data/python"}
+
+
+def python_data_dir(name: str) -> str | None:
+    """The Python folder of a known multi-language dataset (by its last name part), else None."""
+    return PYTHON_DATA_DIRS.get(name.rstrip("/").rsplit("/", 1)[-1])
+
+
+def read_hf(name: str, origin: str, column: str, split: str,
+            data_dir: str | None = None) -> Iterator[SourceFile]:
+    """A Hugging Face dataset, streamed: a hub name, or a dataset saved with `save_to_disk`,
+    or a folder of data files. `data_dir` (default: the Python folder of The Stack datasets)
+    reads one folder of it."""
     datasets = require("datasets", extra="train", feature="reading Hugging Face datasets")
-    if Path(name).is_dir():
+    folder = Path(name)
+    if folder.is_dir() and ((folder / "dataset_info.json").exists()
+                            or (folder / "dataset_dict.json").exists()):
         data = datasets.load_from_disk(name)
         rows = data[split] if isinstance(data, datasets.DatasetDict) else data
     else:
-        rows = datasets.load_dataset(name, split=split, streaming=True)
+        chosen = data_dir or python_data_dir(name)
+        extra = {"data_dir": chosen} if chosen else {}
+        rows = datasets.load_dataset(name, split=split, streaming=True, **extra)
     for index, row in enumerate(rows):
         if item := _from_row(dict(row), origin, index, column):
             yield item
 
 
-def open_corpus(spec: str, *, column: str = "content",
-                split: str = "train") -> Iterator[SourceFile]:
+def open_corpus(spec: str, *, column: str = "content", split: str = "train",
+                data_dir: str | None = None) -> Iterator[SourceFile]:
     """The reader for a corpus spec (see the module docstring)."""
     if spec == "stdlib":
         return read_stdlib()
     if spec.startswith("hf:"):
-        return read_hf(spec[3:], spec, column, split)
+        return read_hf(spec[3:], spec, column, split, data_dir)
     base, _, revision = spec.partition("@")
     path = Path(base).expanduser()
     if path.is_dir():

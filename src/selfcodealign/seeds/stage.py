@@ -37,10 +37,11 @@ def source_hash(source: str) -> str:
     return hashlib.blake2b(_SPACE.sub(" ", source).strip().encode(), digest_size=16).hexdigest()
 
 
-def file_records(corpora: Iterable[str], column: str, split: str) -> Iterator[Rec]:
+def file_records(corpora: Iterable[str], column: str, split: str,
+                 data_dir: str | None = None) -> Iterator[Rec]:
     """Corpus files as stage inputs (the bytes travel in the record, decoded later)."""
     for spec in corpora:
-        for item in open_corpus(spec, column=column, split=split):
+        for item in open_corpus(spec, column=column, split=split, data_dir=data_dir):
             yield {"id": item.id, "file": item}
 
 
