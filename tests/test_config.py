@@ -67,12 +67,12 @@ def test_set_values_are_typed_and_mapping_fields_merge(tmp_path: Path) -> None:
     [
         ("seeds:\n  max_line: 3\n", [], "unknown config key 'seeds.max_line' (from {path}); "
          "valid keys at 'seeds': banned_imports, banned_words, batch_files, benchmark_dir, "
-         "benchmarks, column, corpus, decontaminate, dedup_threshold, include_methods, "
+         "benchmarks, column, corpus, data_dir, decontaminate, dedup_threshold, include_methods, "
          "infer_imports, judge, max_file_mb, max_lines, min_args, minhash_perms, ngram, "
          "shingle_size, split, typecheck, typecheck_batch; did you mean 'max_lines'?"),
         ("sampler: {}\n", [], "unknown config key 'sampler' (from {path}); valid keys at the "
-         "top level: backend, concepts, evaluate, execute, executor, instructions, responses, "
-         "run, sampling, seeds, select, train; did you mean 'sampling'?"),
+         "top level: backend, concepts, evaluate, execute, executor, generation, instructions, "
+         "responses, run, sampling, seeds, select, train; did you mean 'sampling'?"),
         ("", ["sampling.temprature=1"], "unknown config key 'sampling.temprature' (from --set "
          "sampling.temprature=1); valid keys at 'sampling': max_tokens, temperature, top_p; "
          "did you mean 'temperature'?"),

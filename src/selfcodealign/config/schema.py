@@ -230,7 +230,7 @@ class InstructionsConfig(Section):
     shots: int = setting(8, "Few-shot examples per prompt.", ge=0)
     n: int = setting(1, "Completions per concept list.", ge=1)
     categories: dict[str, float] = setting(
-        {"function": 2.0, "class": 1.0, "program": 1.0},
+        {"function": 0.5, "class": 0.25, "program": 0.25},
         "Task category sampling weights (the reference draws from function, function, class, "
         "program: 2:1:1)."
     )
