@@ -67,6 +67,7 @@ def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path: Path,
     config = _config_file(tmp_path, benchmark_dir, log)
     rng = random.Random(11)
     kills = 0
+    in_flight: set[str] = set()
     for _ in range(2):
         proc = _run(tmp_path, config, "killed")
         time.sleep(rng.uniform(0.2, 0.45) * took)  # the resumed run has less left to do
@@ -74,13 +75,19 @@ def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path: Path,
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.communicate(timeout=600)
+        # The batch the model answered last may have been killed between the answer and the
+        # cache's commit: asking for it again is right (its answer never reached the run).
+        batches = log.read_text().splitlines() if log.exists() else []
+        in_flight |= set(batches[-1].split()) if batches else set()
     assert kills == 2, "the run finished before it could be killed twice"
     final = _run(tmp_path, config, "killed")
     _, err = final.communicate(timeout=600)
     assert final.returncode == 0, err.decode()[-2000:]
     assert _dataset(tmp_path / "runs" / "killed") == expected
     answered = Counter(log.read_text().split())
-    assert not [h for h, c in answered.items() if c > 1], "an answered request was repeated"
+    repeated = {h for h, c in answered.items() if c > 1}
+    assert repeated <= in_flight, "an answered request was repeated"
+    assert all(answered[h] == 2 for h in repeated)
     assert set(answered) == set(ref_log.read_text().split())
 
     manifest = orjson.loads((tmp_path / "runs" / "killed" / "manifest.json").read_bytes())

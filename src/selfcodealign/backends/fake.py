@@ -9,9 +9,9 @@ the position: the same request always gets the same answer, different ones vary.
 YAML or JSON file `{"rules": [{"match": "...", "text": "..."}], "default": "...", "call_log":
 "calls.txt", "delay_s": 0.01}`; with no script at all, fake_default.yaml gives varied,
 plausible answers for every stage (a few task families, some with bugs their tests catch).
-`call_log` appends a hash of every request answered (prompt and seed) to a file, a batch at a
-time as its answers are returned (to prove, after a kill and a rerun, that nothing answered was
-asked for again).
+`call_log` appends a hash of every request answered (prompt and seed) to a file, one line per
+batch, written as its answers are returned (to prove, after a kill and a rerun, that nothing
+answered was asked for again).
 `max_tokens` truncates (counted in whitespace-separated words) and reports finish reason
 `length`, as a real model would.
 """
@@ -109,10 +109,10 @@ class FakeBackend:
             out.append(samples)
         if self.call_log is not None:  # the batch's answers, in one write as they are returned
             seed_list = list(seeds) if seeds is not None else [None] * len(prompts)
-            with open(self.call_log, "a") as fh:
-                fh.write("".join(
-                    hashlib.sha256(f"{p}\x00{s}".encode()).hexdigest()[:16] + "\n"
-                    for p, s in zip(prompts, seed_list, strict=True)))
+            with open(self.call_log, "a") as fh:  # one line per batch
+                fh.write(" ".join(
+                    hashlib.sha256(f"{p}\x00{s}".encode()).hexdigest()[:16]
+                    for p, s in zip(prompts, seed_list, strict=True)) + "\n")
         return out
 
     def close(self) -> None:
