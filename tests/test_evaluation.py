@@ -285,12 +285,16 @@ def test_numeric_sequences_travel_packed_and_exact() -> None:
 def test_prompts_and_code_extraction(benchmark_dir: Path) -> None:
     he = load_dataset("humaneval", benchmark_dir).problems["HumanEval/0"]
     text = instruction("humaneval", he)
-    assert text.startswith("Write a Python function to solve the following task:\n```python\n")
+    assert text.startswith("Write a Python function to solve the given task:\n```python\n")
     assert "def has_close_elements" in text
+    assert instruction("humaneval", he, "vllm-script").startswith(
+        "Write a Python function to solve the following task:\n```python\n")
     mbpp = load_dataset("mbpp", benchmark_dir).problems["Mbpp/2"]
     text = instruction("mbpp", mbpp)
     assert text.startswith("Write a function to find the shared elements")
-    assert text.endswith("assert similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)")
+    assert text == ("Write a function to find the shared elements from the given two lists.\n\n"
+                    "Your code should pass the following assertion:\n```python\nassert "
+                    "similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)\n```")
     answer = ("Here:\n```python\nimport math\n```\nThen\n```python\ndef f(x):\n    return x\n```"
               "\n```python\nassert f(1) == 1\n```")
     assert extract_code(answer, "f") == "def f(x):\n    return x\n"
@@ -314,7 +318,8 @@ def test_generation_with_the_fake_backend(benchmark_dir: Path, box: LocalSandbox
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
     assert [r["task_id"] for r in rows].count("HumanEval/2") == 2
     assert all(set(r) >= {"task_id", "solution", "raw"} for r in rows)
-    assert all("### Response\n```python\n" in p for p in backend.calls)
+    assert all("### Response\n\n```python\n" in p and p.rstrip().endswith('"""')
+               for p in backend.calls)  # the model continues the problem
     second = generate_samples(dataset, FakeBackend(rules=rules, default="x"), samples, n=2,
                               show_progress=False)
     assert second["generated"] == 0  # resumed: nothing asked twice

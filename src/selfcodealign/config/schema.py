@@ -388,8 +388,14 @@ class EvaluateConfig(Section):
         None, "Folder with the EvalPlus release files (default: download when online)."
     )
     max_tokens: int = setting(1024, "Maximum new tokens per evaluation sample.", ge=1)
-    response_prefix: str = setting(
-        "```python\n", "Text the response starts with (generation stops at the closing fence)."
+    prompt_profile: Literal["paper", "vllm-script"] = setting(
+        "paper", "Evaluation prompts: `paper`, the harness behind StarCoder2-15B-Instruct's "
+        "published numbers (the model continues the HumanEval+ problem); `vllm-script`, the "
+        "reference's later vLLM script (a bare fence, no continuation)."
+    )
+    extract_code: bool = setting(
+        False, "Score the first python block of the answer that defines the entry point "
+        "instead of prompt + completion (for chat-style models that answer in prose)."
     )
     batch_size: int = setting(32, "Prompts per generation request batch.", ge=1)
     limit: int | None = setting(

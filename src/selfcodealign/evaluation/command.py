@@ -137,7 +137,8 @@ def _generate(config: Config, backend: LLMBackend, dataset: Any, samples_path: P
     cfg = config.evaluate
     return generate_samples(dataset, backend, samples_path, n=cfg.n_samples,
                             temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                            response_prefix=cfg.response_prefix, batch_size=cfg.batch_size,
+                            profile=cfg.prompt_profile, extract=cfg.extract_code,
+                            batch_size=cfg.batch_size,
                             limit=limit, seed=config.run.seed, show_progress=show_progress,
                             tokenizer=_local_tokenizer(config, backend))
 
