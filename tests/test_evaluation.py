@@ -153,6 +153,49 @@ def test_completion_and_solution_forms_agree(benchmark_dir: Path, box: LocalSand
     assert verdicts[0] == verdicts[1]
     assert verdicts[0]["HumanEval/4"][:2] == (FAIL, FAIL)
     assert verdicts[0]["HumanEval/0"][:2] == (PASS, PASS)
+    # a completion that already holds the prompt is not given it twice; the form is reported
+    both = write_samples(tmp_path / "b.jsonl", [
+        {"task_id": "HumanEval/0", "completion": dataset.problems["HumanEval/0"].prompt +
+         bodies["HumanEval/0"]},
+        {"task_id": "HumanEval/7", "completion": bodies["HumanEval/7"]},
+        {"task_id": "HumanEval/4", "solution": dataset.problems["HumanEval/4"].prompt +
+         bodies["HumanEval/4"]}])
+    rows, _ = read_samples(both, dataset)
+    assert [r.form for r in rows] == ["completion_with_prompt", "completion", "solution"]
+    assert rows[0].solution.count("def has_close_elements") == 1
+    results = score(dataset, rows, tmp_path / "b.json", box=box, cache_dir=cache,
+                    show_progress=False)
+    forms = {t: (r[0]["form"], r[0]["base_status"]) for t, r in results["eval"].items()}
+    assert forms == {"HumanEval/0": ("completion_with_prompt", PASS),
+                     "HumanEval/7": ("completion", PASS), "HumanEval/4": ("solution", FAIL)}
+
+
+def test_the_dataset_may_be_a_file_or_a_folder_of_versioned_files(benchmark_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    from selfcodealign.errors import InputError
+
+    he = benchmark_dir / "HumanEvalPlus.jsonl.gz"
+    mbpp = benchmark_dir / "MbppPlus.jsonl.gz"
+    assert len(load_dataset("humaneval", he).problems) == 164
+    renamed = tmp_path / "my-copy.jsonl.gz"
+    renamed.write_bytes(he.read_bytes())
+    assert load_dataset("humaneval", renamed).version == "unknown"
+    with pytest.raises(InputError, match=r"holds mbpp tasks \(Mbpp/2\), not humaneval"):
+        load_dataset("humaneval", mbpp)
+    folder = tmp_path / "releases"
+    folder.mkdir()
+    import gzip as gz
+
+    plain = gz.decompress(he.read_bytes())
+    (folder / "HumanEvalPlus-v0.1.9.jsonl").write_bytes(plain)
+    (folder / "HumanEvalPlus-v0.1.10.jsonl").write_bytes(plain)
+    (folder / "HumanEvalPlus-Mini-v0.1.10.jsonl").write_bytes(plain)
+    (folder / "MbppPlus-v0.2.0.jsonl.gz").write_bytes(mbpp.read_bytes())
+    found = load_dataset("humaneval", folder)
+    assert found.path.name == "HumanEvalPlus-v0.1.10.jsonl" and found.version == "v0.1.10"
+    assert load_dataset("mbpp", folder).version == "v0.2.0"
+    with pytest.raises(InputError, match="benchmark path not found"):
+        load_dataset("humaneval", tmp_path / "nowhere")
 
 
 def test_bad_sample_lines_are_counted_not_fatal(benchmark_dir: Path, tmp_path: Path) -> None:

@@ -29,8 +29,9 @@ from selfcodealign.cli.app import (
               help="One benchmark (default: evaluate.benchmarks).")
 @click.option("--samples", type=click.Path(dir_okay=False),
               help="EvalPlus-format samples JSONL to score (default: generate them).")
-@click.option("--dataset", type=click.Path(file_okay=False),
-              help="Folder with the EvalPlus release files (evaluate.dataset_dir).")
+@click.option("--dataset", type=click.Path(),
+              help="EvalPlus release file (HumanEvalPlus[-vX].jsonl[.gz], MbppPlus...) or the "
+              "folder that holds them (evaluate.dataset_dir).")
 @click.option("--n-samples", type=click.IntRange(min=1),
               help="Samples per task (evaluate.n_samples).")
 @click.option("--temperature", type=click.FloatRange(min=0),
@@ -178,8 +179,9 @@ def prompt_command(stage: str, input_path: str | None, index: int, shots: str | 
                    "(train.eval_benchmarks).")
 @click.option("--eval-limit", type=click.IntRange(min=1),
               help="Tasks per benchmark at each checkpoint (train.eval_limit).")
-@click.option("--dataset", type=click.Path(file_okay=False),
-              help="Folder with the EvalPlus release files (evaluate.dataset_dir).")
+@click.option("--dataset", type=click.Path(),
+              help="EvalPlus release file (HumanEvalPlus[-vX].jsonl[.gz], MbppPlus...) or the "
+              "folder that holds them (evaluate.dataset_dir).")
 @click.option("--epochs", type=float, help="Training epochs (train.epochs).")
 @click.option("--output-dir", type=click.Path(file_okay=False), required=True,
               help="Checkpoints and the final model go here.")

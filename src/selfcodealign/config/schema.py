@@ -385,7 +385,9 @@ class EvaluateConfig(Section):
     n_samples: int = setting(1, "Samples per task (1 with greedy decoding = pass@1).", ge=1)
     temperature: float = setting(0.0, "Sampling temperature (0 = greedy).", ge=0)
     dataset_dir: Path | None = setting(
-        None, "Folder with the EvalPlus release files (default: download when online)."
+        None, "EvalPlus release file (`HumanEvalPlus.jsonl.gz`, a versioned "
+        "`MbppPlus-v0.2.0.jsonl`, ...) or the folder that holds them (default: "
+        "$SELFCODEALIGN_BENCHMARKS, the cache, or a download when online)."
     )
     max_tokens: int = setting(1024, "Maximum new tokens per evaluation sample.", ge=1)
     prompt_profile: Literal["paper", "vllm-script"] = setting(

@@ -116,4 +116,4 @@ def load_dataset(name: str, folder: str | Path | None = None) -> Dataset:
                              f"({type(exc).__name__}: {exc})") from None
     if not problems:
         raise InputError(f"{path} holds no tasks")
-    return Dataset(name, path, md5, benchmarks.RELEASES[name][2], problems)
+    return Dataset(name, path, md5, benchmarks.version_of(name, path), problems)

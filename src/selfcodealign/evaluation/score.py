@@ -148,6 +148,9 @@ class Sample:
     index: int  # position in the samples file
     task_id: str
     solution: str
+    # where the code came from: "solution", "completion" (the prompt put in front, as EvalPlus
+    # does) or "completion_with_prompt" (a completion that already starts with the prompt)
+    form: str = "solution"
 
     @property
     def key(self) -> str:
@@ -179,15 +182,20 @@ def read_samples(path: str | Path, dataset: Dataset) -> tuple[list[Sample], dict
                 log.warning("%s:%d: task %r is not in %s, skipped", path, number, task_id,
                             dataset.name)
                 continue
+            prompt = dataset.problems[task_id].prompt
             if isinstance(row.get("solution"), str):
-                solution = row["solution"]
+                solution, form = row["solution"], "solution"
             elif isinstance(row.get("completion"), str):
-                solution = dataset.problems[task_id].prompt + row["completion"]
+                completion = row["completion"]
+                if prompt.strip() and completion.lstrip().startswith(prompt.strip()):
+                    solution, form = completion, "completion_with_prompt"
+                else:
+                    solution, form = prompt + completion, "completion"
             else:
                 skipped["no_solution"] += 1
                 log.warning("%s:%d: neither `solution` nor `completion`, skipped", path, number)
                 continue
-            samples.append(Sample(len(samples), task_id, solution))
+            samples.append(Sample(len(samples), task_id, solution, form))
     if not samples:
         raise InputError(f"{path} has no usable samples for {dataset.name}")
     return samples, dict(skipped)
@@ -286,7 +294,8 @@ class References:
 
 def score_sample(sample: Sample, refs: References, box: SandboxFront,
                  limits: TimeLimits) -> dict[str, Any]:
-    row: dict[str, Any] = {"task_id": sample.task_id, "solution": sample.solution}
+    row: dict[str, Any] = {"task_id": sample.task_id, "solution": sample.solution,
+                           "form": sample.form}
     whys = {}
     for kind in ("base", "plus"):
         ref = refs.get(sample.task_id, kind)
