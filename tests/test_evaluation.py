@@ -394,7 +394,7 @@ def test_cli_scores_samples_and_prints_the_table(run_cli: Any, benchmark_dir: Pa
     assert data["dataset"]["version"] == "v0.2.0"
     row = data["eval"][first[0].task_id][0]
     assert set(row) == {"task_id", "solution", "base_status", "plus_status", "base_fail_tests",
-                        "plus_fail_tests"}
+                        "plus_fail_tests", "form"} and row["form"] == "solution"
     bad = run_cli("evaluate", "--samples", str(samples), "--dataset", str(benchmark_dir))
     assert bad.code != 0 and "--benchmark" in bad.err
 
@@ -423,3 +423,26 @@ def test_cli_generates_in_a_run_and_records_the_scores(run_cli: Any, benchmark_d
     assert manifest["invocations"][-1]["status"] == "ok"
     again = run_cli(*args)  # resumed: nothing to generate, same scores
     assert again.code == 0 and "50.0%" in again.out
+
+
+def test_a_real_tiny_model_generates_and_is_scored(run_cli: Any, tiny_model: Path,
+                                                   benchmark_dir: Path, cache: Path,
+                                                   tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transformers backend with a tiny random model, through the whole evaluate command:
+    paper prompts in the model's template, generation, samples, scoring (it fails, of course)."""
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("SELFCODEALIGN_CACHE", str(cache))
+    out = tmp_path / "eval"
+    result = run_cli("evaluate", "--benchmark", "humaneval", "--backend", "transformers",
+                     "--model", str(tiny_model), "--dataset", str(benchmark_dir),
+                     "--output", str(out), "--limit", "2", "--workers", "2",
+                     "--set", "evaluate.max_tokens=16")
+    assert result.code == 0, result.err
+    rows = [json.loads(line) for line in
+            (out / "humaneval.samples.jsonl").read_text().splitlines()]
+    assert [r["task_id"] for r in rows] == ["HumanEval/0", "HumanEval/1"]
+    assert all(r["profile"] == "paper" and r["solution"].startswith(
+        load_dataset("humaneval", benchmark_dir).problems[r["task_id"]].prompt) for r in rows)
+    results = json.loads((out / "humaneval.results.json").read_text())
+    assert set(results["eval"]) == {"HumanEval/0", "HumanEval/1"}
