@@ -228,3 +228,4 @@ def test_evaluation_scores_are_shown(run: Path, tmp_path: Path) -> None:
     page = write_report(partial).read_text()
     assert "<td>humaneval</td><td>pass@1</td>" in page
     assert ">61.0%<" in page and ">54.0%<" in page and "out/model" in page
+    assert "paper: SelfCodeAlign-CQ-7B humaneval+" in page and ">67.1%<" in page

@@ -272,6 +272,14 @@ def timing(data: dict[str, Any]) -> Safe:
                    note="Elapsed time is summed over a stage's sessions (resumes included).")
 
 
+# The paper's headline pass@1 (METHOD.md, "Stage 7"), shown next to a run's own scores.
+PAPER_SCORES = (
+    ("SelfCodeAlign-CQ-7B", 0.671, 0.652),
+    ("StarCoder2-15B-Instruct", 0.634, 0.612),
+    ("CodeQwen1.5-7B base", 0.457, 0.602),
+)
+
+
 def evaluation(data: dict[str, Any]) -> Safe:
     scores = data.get("evaluation") or {}
     rows, chart_rows = [], []
@@ -290,10 +298,17 @@ def evaluation(data: dict[str, Any]) -> Safe:
         return section("evaluation", "Evaluation",
                        empty("No evaluation yet (selfcodealign evaluate records its scores "
                              "in the run's manifest)."))
+    for model, humaneval, mbpp in PAPER_SCORES:  # the paper's plus pass@1, for comparison
+        for bench, value in (("humaneval", humaneval), ("mbpp", mbpp)):
+            if bench in scores:
+                chart_rows.append(Bar(f"paper: {model} {bench}+", value, pct(value), "muted"))
+    paper = table(["paper (METHOD.md)", "HumanEval+ pass@1", "MBPP+ pass@1"],
+                  [[model, pct(h), pct(m)] for model, h, m in PAPER_SCORES], numeric=(1, 2))
     return section("evaluation", "Evaluation",
                    figure(bars(chart_rows, label="Evaluation scores", scale_max=1.0,
-                               label_width=230)),
+                               label_width=300)),
                    table(["benchmark", "metric", "base", "plus", "tasks", "model"], rows,
                          numeric=(2, 3, 4)),
+                   paper,
                    note="EvalPlus pass@k: 'base' uses the original tests, 'plus' the extended "
-                        "ones.")
+                        "ones. Grey bars: the paper's headline plus pass@1 (greedy).")
