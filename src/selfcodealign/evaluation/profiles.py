@@ -21,13 +21,14 @@ Either way the solution is the benchmark prompt + the completion, as EvalPlus sc
 instead the first python block of the answer that defines the entry point.
 
 The instruction is wrapped in the evaluated model's own training format: the chat template saved
-with its tokenizer (rendered with placeholders and cut after the response slot, as the
-reference does), else this project's training format (`training.format`), with one BOS either
-way.
+with its tokenizer (rendered around `{instruction}` and `{response}` markers and cut after the
+response slot, as the reference does), else this project's training format (`training.format`),
+with one BOS either way.
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +122,8 @@ class Wrapper:
 
 
 def _template(tokenizer: Any) -> str | None:
-    """The chat template rendered around `{instruction}` and `{response}`, cut after the
-    response slot; None when the tokenizer has no template."""
+    """The chat template rendered around the `{instruction}` and `{response}` markers, cut
+    after the response slot; None when the tokenizer has no template."""
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
         return None
     try:
@@ -155,8 +156,6 @@ def solution(profile: Profile, benchmark: str, problem: Problem, response_prefix
 
 
 def _imports(source: str) -> list[str]:
-    import ast
-
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):

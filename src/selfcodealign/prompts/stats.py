@@ -22,37 +22,35 @@ _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[-*+])\s")
 
 
-def prose_lines(text: str) -> list[str]:
-    """The non-blank lines of `text` outside fenced code blocks."""
-    lines, inside, fence = [], False, ""
+def _outside_code(text: str) -> list[str | None]:
+    """The lines of `text` outside fenced code blocks; None stands for each fenced block."""
+    out: list[str | None] = []
+    inside, fence = False, ""
     for line in text.splitlines():
         opening = _FENCE.match(line)
         if opening and (not inside or line.strip().startswith(fence)):
+            inside, fence = (False, "") if inside else (True, opening.group(1))
             if inside:
-                inside = False
-            else:
-                inside, fence = True, opening.group(1)
+                out.append(None)
             continue
-        if not inside and line.strip():
-            lines.append(line)
-    return lines
+        if not inside:
+            out.append(line)
+    return out
+
+
+def prose_lines(text: str) -> list[str]:
+    """The non-blank lines of `text` outside fenced code blocks."""
+    return [line for line in _outside_code(text) if line is not None and line.strip()]
 
 
 def wrapped_paragraphs(text: str) -> int:
     """Paragraphs (outside code) spread over several lines: hard-wrapped prose. A list item
     or a heading starts a line of its own and does not count as a wrap."""
-    count, previous, inside, fence = 0, False, False, ""
-    for line in text.splitlines():
-        opening = _FENCE.match(line)
-        if opening and (not inside or line.strip().startswith(fence)):
-            inside, fence = (False, "") if inside else (True, opening.group(1))
-            previous = False
-            continue
-        if inside:
-            continue
-        prose = bool(line.strip()) and not _LIST_ITEM.match(line) and not line.startswith("#")
-        if prose and previous:
-            count += 1
+    count, previous = 0, False
+    for line in _outside_code(text):
+        prose = line is not None and bool(line.strip()) and not _LIST_ITEM.match(line) \
+            and not line.startswith("#")
+        count += prose and previous
         previous = prose
     return count
 
