@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from selfcodealign.execution.oracle import is_floats
 from selfcodealign.extras import require
 
 NOT_NONE_TASKS = frozenset({"check_str", "text_match_three", "text_starta_endb"})
@@ -45,14 +46,6 @@ def _padded_digit_distance(a: int, b: int) -> int:
     x, y = str(a), str(b)
     width = max(len(x), len(y))
     return sum(abs(int(p) - int(q)) for p, q in zip(x.zfill(width), y.zfill(width), strict=True))
-
-
-def is_floats(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, list | tuple) and value:
-        return all(isinstance(v, float) for v in value)
-    return False
 
 
 class OutputCheck:

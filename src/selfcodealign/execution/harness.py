@@ -325,7 +325,7 @@ def _alarm(signum: int, frame: Any) -> None:
 
 
 def _call_inputs(fn: Any, inputs: list[Any], time_limits: list[float], returns: list[Any],
-                 times: list[float]) -> None:
+                 times: list[float], budget: int, keep_floats: bool) -> None:
     import signal
     import time
 
@@ -346,17 +346,18 @@ def _call_inputs(fn: Any, inputs: list[Any], time_limits: list[float], returns: 
             return
         times.append(time.perf_counter() - start)
         try:
-            returns.append(oracle.encode_output(out))
+            returns.append(oracle.encode_output(out, budget, keep_floats=keep_floats))
         except (ValueError, RecursionError) as exc:
             returns.append({"raised": f"unencodable output: {exc}"[:300]})
             return
 
 
-def run_inputs(code: str, entry_point: str, inputs: list[Any],
-               time_limits: list[float]) -> dict[str, Any]:
+def run_inputs(code: str, entry_point: str, inputs: list[Any], time_limits: list[float],
+               budget: int = oracle.OUTPUT_BUDGET, keep_floats: bool = True) -> dict[str, Any]:
     """Benchmark mode: call `entry_point` on each input (typed data, decoded here, a fresh copy
-    per call), each under its own time limit; return the encoded outputs and the seconds each
-    call took. The first exception or timeout ends the run (later inputs are not called)."""
+    per call), each under its own time limit; return the encoded outputs (a digest for one over
+    `budget` parts, see `oracle.encode_output`) and the seconds each call took. The first
+    exception or timeout ends the run (later inputs are not called)."""
     import signal
 
     started = _start(code)
@@ -373,7 +374,7 @@ def run_inputs(code: str, entry_point: str, inputs: list[Any],
         if not callable(fn):
             status, detail = "error", f"{entry_point} is not defined"
         else:
-            _call_inputs(fn, inputs, time_limits, returns, times)
+            _call_inputs(fn, inputs, time_limits, returns, times, budget, keep_floats)
     except _InputTimeout:
         status, detail = "timeout", "time limit while loading"
     except BaseException as exc:
@@ -432,7 +433,9 @@ def run_and_report(job: dict[str, Any], prepared: Prepared | None = None) -> Non
             summary = run_prepared(prepared)
         elif job.get("inputs") is not None:
             summary = run_inputs(job["code"], job["entry_point"], job["inputs"],
-                                 job["time_limits"])
+                                 job["time_limits"],
+                                 int(job.get("output_budget", oracle.OUTPUT_BUDGET)),
+                                 job.get("keep_floats", True) is True)
         elif job.get("calls") is not None:
             summary = run_calls(job["code"], job["calls"], job.get("tests") or "")
         else:

@@ -8,10 +8,11 @@ whose `__eq__` always says yes cannot pass: what crosses the pipe is data, and v
 subclasses of builtin types are read through the base type (so a `namedtuple` still equals the
 tuple it stands for, but an overridden `__eq__` is never called).
 
-`encode_output` (benchmark mode) caps the parts it encodes: an output with millions of items
-crosses the pipe as a streamed digest of its items' `repr`s, and is equal only to a value with
-the same digest (exact representation; the one place a user `__repr__` is called, and it would
-have to print the expected value to pass).
+`encode_output` (benchmark mode) caps the parts it encodes: a larger output crosses the pipe as
+its `ndigest`, a SHA-256 computed at C speed and partly normalised (numbers and flat numeric
+sequences by value, sets and dicts in sorted order, the rest by `repr`: the one place a user
+`__repr__` is called, and it would have to print the expected value to pass). Equal digests
+mean equal values; different ones are settled by the caller on the whole values.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
+import json
+import marshal
+import math
 from array import array
 from collections.abc import Callable, Iterator
 from itertools import compress
@@ -72,56 +76,161 @@ class TooLarge(Exception):
     """The value has more parts than the encoding budget allows."""
 
 
-def digest(value: Any) -> str:
-    """SHA-256 of a value's items, streamed: for outputs too large to ship (millions of
-    items). Top-level items are hashed by `repr` one at a time (no giant string); set and dict
-    items are sorted first, so equal sets and dicts agree whatever their iteration order."""
+def ndigest(value: Any) -> tuple[str, bool, bool]:
+    """(SHA-256, exact, normalised) of a large value, computed at C speed. Equal digests mean
+    equal values (`==`). `normalised`: the converse holds too, because the value was hashed by
+    what it equals: a number (1, 1.0 and True agree), a string, a flat sequence of numbers
+    (packed doubles, -0.0 as 0.0). Anything else is hashed as written (`marshal`, else `repr`,
+    in chunks; a set's or dict's items in sorted order), so an equal value written otherwise
+    (a nested 1.0 for 1) may get another digest, and the caller compares whole values.
+    `exact` is False for a NaN or a flat sequence holding one: that digest equals nothing."""
     h = hashlib.sha256()
-    if isinstance(value, list | tuple):
-        h.update(b"L" if isinstance(value, list) else b"T")
-        parts: Any = map(repr, list.__iter__(value) if isinstance(value, list)
-                         else tuple.__iter__(value))
-    elif isinstance(value, set | frozenset):
-        h.update(b"S")
-        parts = sorted(map(repr, set.__iter__(value) if isinstance(value, set)
-                           else frozenset.__iter__(value)))
-    elif isinstance(value, dict):
-        h.update(b"D")
-        parts = sorted(f"{k!r}: {v!r}" for k, v in dict.items(value))
+    exact, normalised = True, True
+    if isinstance(value, bool | int | float):
+        exact = _number(value, h.update)
     elif isinstance(value, str):
-        h.update(b"s")
-        parts = [str.__str__(value)]
+        h.update(b"s" + str.encode(value, "utf-8", "surrogatepass"))
+    elif isinstance(value, list | tuple):
+        items = list(list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value))
+        h.update((b"L%d:" if isinstance(value, list) else b"T%d:") % len(items))
+        doubles = _doubles(items)
+        if doubles is not None:
+            h.update(b"V" + doubles)
+        elif set(map(type, items)) <= {bool, int, float}:
+            for item in items:  # numbers, not all exact doubles: big ints or a NaN
+                exact = _number(item, h.update) and exact
+        else:
+            normalised = False
+            for start in range(0, len(items), 1 << 14):
+                h.update(_serial(items[start:start + (1 << 14)]))
+    elif isinstance(value, set | frozenset | dict):
+        normalised = False
+        h.update(b"S" if not isinstance(value, dict) else b"D")
+        parts = sorted(map(_repr, set.__iter__(value) if isinstance(value, set) else
+                           frozenset.__iter__(value) if isinstance(value, frozenset) else
+                           dict.items(value)))
+        h.update(b"%d:" % len(parts) + b"\x00".join(parts))
     else:
-        parts = [repr(value)]
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\x00")
-    return h.hexdigest()
+        normalised = False
+        h.update(b"r" + _repr(value))
+    return h.hexdigest(), exact, normalised
+
+
+def _repr(value: Any) -> bytes:
+    return repr(value).encode("utf-8", "surrogatepass")
+
+
+def _serial(chunk: list[Any]) -> bytes:
+    """Bytes for a chunk of items: marshal (format 2: no shared references, so the bytes do
+    not depend on which equal objects are the same object) when it takes every item, else
+    the `repr`."""
+    try:
+        return b"m" + marshal.dumps(chunk, 2)
+    except ValueError:  # a type marshal does not take (a subclass, a user object)
+        return b"r" + _repr(chunk)
+
+
+_ZERO_ADD = (0.0).__add__  # float.__add__(0.0, x): the double of x, with -0.0 made 0.0
+
+
+def _number(value: Any, feed: Callable[[bytes], Any]) -> bool:
+    """Feed one int, float or bool (a subclass read as its base); False for a NaN."""
+    if isinstance(value, float):
+        if float.__ne__(value, value):  # NaN equals nothing, itself included
+            feed(b"x")
+            return False
+        feed(b"d" + array("d", [_ZERO_ADD(value)]).tobytes())
+        return True
+    number = int.__index__(value)
+    try:
+        double = _ZERO_ADD(number)
+    except OverflowError:
+        double = None
+    if double is not None and float.__eq__(double, number):
+        feed(b"d" + array("d", [double]).tobytes())
+    else:
+        feed(b"i" + int.__format__(number, "x").encode() + b";")
+    return True
+
+
+_EXACT_INT = float(1 << 53)  # every int within this magnitude is exactly a double
+_NEGATIVE_ZERO = array("d", [-0.0]).tobytes()
+
+
+def _doubles(items: list[Any]) -> bytes | None:
+    """The items as packed doubles when every one is an int, float or bool whose double is
+    exactly it (no NaN, -0.0 made 0.0); None otherwise. In C, a few passes over the items."""
+    kinds = set(map(type, items))
+    if not kinds <= {int, float}:
+        if kinds - {int, float, bool}:
+            return None  # not all numbers (or subclasses: the careful path below)
+        items = list(map(_as_number, items))
+    try:
+        packed = array("d", items)
+    except (TypeError, OverflowError):  # an int past doubles
+        return None
+    total = sum(packed)
+    if total != total and any(map(math.isnan, packed)):  # (or infinities of both signs)
+        return None
+    # an int past 2**53 has a double at least that large (rounding keeps order)
+    if int in kinds and not (min(packed) > -_EXACT_INT and max(packed) < _EXACT_INT) and \
+            not all(map(float.__eq__, packed, items)):
+        return None  # an int that no double holds exactly
+    data = packed.tobytes()
+    if _NEGATIVE_ZERO in data:  # -0.0 == 0.0: one byte pattern for both
+        data = array("d", map(_ZERO_ADD, packed)).tobytes()
+    return data
+
+
+def _as_number(value: Any) -> int | float:
+    return float.__add__(0.0, value) if isinstance(value, float) else int.__index__(value)
 
 
 class Digest:
-    """A large value known by its `digest`: equal to a value or digest with the same one."""
+    """A large value known by its `ndigest`: equal to a value or digest with the same one,
+    when neither holds a NaN."""
 
-    def __init__(self, sha: str, kind: str) -> None:
-        self.sha, self.kind = sha, kind
+    def __init__(self, sha: str, exact: bool, normalised: bool = False) -> None:
+        self.sha, self.exact, self.normalised = sha, exact, normalised
 
     def __eq__(self, other: object) -> bool:
+        if not self.exact:
+            return False
         if isinstance(other, Digest):
-            return self.sha == other.sha
-        return self.sha == digest(other)
+            return other.exact and self.sha == other.sha
+        return ndigest(other)[:2] == (self.sha, True)
 
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        return f"<large {self.kind} sha256:{self.sha[:12]}>"
+        return f"<large value sha256:{self.sha[:12]}>"
 
 
-def encode_output(value: Any, budget: int = 1_000_000) -> Any:
-    """`encode`, or `["h", digest, type]` when the value has more than `budget` parts."""
+OUTPUT_BUDGET = 1 << 16  # parts (about 16 bytes each): ~1 MiB of encoded output
+
+
+def encode_output(value: Any, budget: int = OUTPUT_BUDGET, *, keep_floats: bool = False) -> Any:
+    """`encode`, or `["H", sha256, exact, normalised]` (`ndigest`) when the value takes more
+    than `budget` parts: a scalar is one part, a string one per 16 characters, a packed number
+    half of one.
+    `keep_floats` sends a float or a sequence of floats whole whatever its size (a check with
+    a tolerance needs the values)."""
+    if keep_floats and is_floats(value):
+        budget = 1 << 62
     try:
         return encode(value, 0, [budget])
     except TooLarge:
-        return ["h", digest(value), type(value).__name__]
+        return ["H", *ndigest(value)]
+
+
+def is_floats(value: Any) -> bool:
+    """A float, or a non-empty list or tuple of floats: where EvalPlus compares with a
+    tolerance."""
+    if isinstance(value, float):
+        return True
+    if isinstance(value, list | tuple) and value:
+        return all(isinstance(v, float) for v in value)
+    return False
 
 
 def encode(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
@@ -147,12 +256,16 @@ def encode(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     if isinstance(value, complex):
         return ["c", float.__repr__(value.real), float.__repr__(value.imag)]
     if isinstance(value, str):
-        if budget is not None:  # a long string costs a part per KiB
-            budget[0] -= len(value) >> 10
+        if budget is not None:  # a long string costs a part per 16 characters
+            budget[0] -= len(value) >> 4
             if budget[0] < 0:
                 raise TooLarge
         return ["s", str.__str__(value)]
     if isinstance(value, bytes | bytearray):
+        if budget is not None:
+            budget[0] -= len(value) >> 3
+            if budget[0] < 0:
+                raise TooLarge
         return ["b", base64.b64encode(bytes(value)).decode()]
     if isinstance(value, tuple):
         return _sequence(value, "t", tuple.__len__, tuple.__iter__, nxt, budget)
@@ -176,7 +289,7 @@ def _sequence(value: Any, tag: str, length: Callable[[Any], int],
     travel packed: `["V", tag, "d" | "q", base64 of the machine values]`, exact for every float
     (NaN, infinities and -0.0 included) and encoded without a call per item."""
     size = length(value)
-    if budget is not None and size > budget[0]:
+    if budget is not None and size > 2 * budget[0]:  # too long even packed
         raise TooLarge
     if size > 8:
         kinds = set(map(type, iterate(value)))
@@ -194,8 +307,12 @@ def _sequence(value: Any, tag: str, length: Callable[[Any], int],
                           _b64(array("d", floats))]
         if packed is not None:
             if budget is not None:
-                budget[0] -= size
+                budget[0] -= size >> 1
+                if budget[0] < 0:
+                    raise TooLarge
             return ["V", tag, *packed]
+    if budget is not None and size > budget[0]:
+        raise TooLarge
     return [tag, [encode(v, depth, budget) for v in iterate(value)]]
 
 
@@ -253,7 +370,8 @@ _SIMPLE: dict[str, Callable[[list[Any]], Any]] = {
     "f": lambda rest: float(rest[0]), "c": lambda rest: complex(float(rest[0]), float(rest[1])),
     "s": lambda rest: str(rest[0]), "b": lambda rest: base64.b64decode(rest[0]),
     "?": lambda rest: Opaque(str(rest[0])),
-    "h": lambda rest: Digest(str(rest[0]), str(rest[1])),
+    "H": lambda rest: Digest(str(rest[0]), rest[1] is True, rest[2] is True),
+    "J": lambda rest: json.loads(rest[0]),  # plain JSON data (benchmark inputs)
     "V": _vector,
 }
 

@@ -193,17 +193,23 @@ class SandboxFront(ABC):
 
     def call(self, code: str, entry_point: str, inputs: list[Any], time_limits: list[float],
              *, timeout_s: float, limits: Limits | None = None,
-             verdict_max: int = 1 << 26) -> ExecResult:
+             verdict_max: int = 1 << 26, output_budget: int | None = None,
+             keep_floats: bool = True) -> ExecResult:
         """Benchmark mode: run `code`, call `entry_point` on each input (`oracle.encode`d
         argument lists), each under its own time limit. `extra["returns"]` holds the encoded
         outputs (or `{"raised": ...}` / `{"timeout": ...}` for the call that ended the run) and
         `extra["times"]` the seconds per call; comparing them is the caller's business, so
-        expected values never enter the sandbox. Not cached; infrastructure errors retried."""
+        expected values never enter the sandbox. An output over `output_budget` parts comes
+        back as its digest (`oracle.encode_output`; `keep_floats`: floats always whole).
+        Not cached; infrastructure errors retried."""
         limits = limits or self.limits
         job = {"code": code, "tests": "", "entry_point": entry_point, "inputs": inputs,
                "time_limits": time_limits, "timeout_s": timeout_s,
                "memory_mb": limits.memory_mb, "output_limit": limits.output_limit,
-               "profile": limits.profile, "verdict_max": verdict_max}
+               "profile": limits.profile, "verdict_max": verdict_max,
+               "keep_floats": keep_floats}
+        if output_budget is not None:
+            job["output_budget"] = output_budget
         result = ExecResult(Status.INFRA_ERROR)
         for _ in range(self.retries + 1):
             result = self._dispatch(job)
