@@ -29,7 +29,11 @@ from selfcodealign.execution.sandbox import LocalSandbox
 
 # Tasks where evalplus 0.3.1 itself is wrong, so a differing verdict is expected.
 KNOWN = {"HumanEval/32": "evalplus 0.3.1 fails every find_zero solution, the canonical one too: "
-                         "its special check `continue`s past the per-input progress counter"}
+                         "its special check `continue`s past the per-input progress counter",
+         "Mbpp/255": "evalplus fails the canonical solution's plus inputs under load (outputs of "
+                     "up to 1.6 million tuples); it passes them when checking this task alone",
+         "Mbpp/392": "evalplus fails the canonical solution's plus inputs under load (per-input "
+                     "time limits); it passes them when checking this task alone"}
 
 
 def write_samples(name: str, folder: Path, benchmark_dir: str) -> Path:

@@ -53,8 +53,11 @@ log = logging.getLogger("selfcodealign.evaluation")
 PASS, FAIL, TIMEOUT = "pass", "fail", "timeout"
 MIN_TIME_LIMIT, TIME_LIMIT_FACTOR = 1.0, 4.0
 REFERENCE_INPUT_LIMIT_S = 60.0  # per input, for the canonical solutions
-EXPECTED_VERSION = "4"  # 4: large outputs as normalised digests
+EXPECTED_VERSION = "5"  # 5: large outputs as digests, special tasks whole
 VERDICT_MAX = 1 << 28  # some tasks return long strings for every one of many inputs
+SAMPLE_BUDGET = 1 << 12  # parts (~64 KiB): a sample's larger output comes back as its digest
+RERUN_BUDGET = 1 << 22  # parts (~64 MiB): outputs a digest could not settle, whole
+WHOLE = 1 << 62  # special tasks (not `==`): always whole, within the channel's limit
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,9 @@ class ExpectedCache:
             limits = [REFERENCE_INPUT_LIMIT_S] * len(inputs)
             result = box.call(problem.reference, problem.entry_point, encode_inputs(inputs),
                               limits, timeout_s=min(1800.0, 60.0 + 5.0 * len(inputs)),
-                              limits=_limits(box), verdict_max=VERDICT_MAX)
+                              limits=_limits(box), verdict_max=VERDICT_MAX,
+                              output_budget=WHOLE if problem.entry_point in SPECIAL_TASKS
+                              else None)
             returns = result.extra.get("returns") or []
             broken = [r for r in returns if isinstance(r, dict)]
             if result.status is not Status.PASSED or broken or len(returns) != len(inputs):
@@ -393,7 +398,6 @@ class References:
         return ref
 
 
-SAMPLE_BUDGET = 1 << 12  # parts (~64 KiB): a sample's larger output comes back as its digest
 
 
 def score_sample(sample: Sample, refs: References, box: SandboxFront,
@@ -407,18 +411,19 @@ def score_sample(sample: Sample, refs: References, box: SandboxFront,
         deadline = TimeLimits.deadline(per_input, len(ref.inputs))
         result = box.call(sample.solution, ref.problem.entry_point, ref.encoded, per_input,
                           timeout_s=deadline, limits=_limits(box), verdict_max=VERDICT_MAX,
-                          output_budget=None if ref.special else SAMPLE_BUDGET,
+                          output_budget=WHOLE if ref.special else SAMPLE_BUDGET,
                           keep_floats=ref.special)
         status, failing, why = ref.status(result)
         returns = list(result.extra.get("returns") or [])
         for attempt in range(3):  # rare: a large output that only its whole value can settle
             if status != RERUN:
                 break
-            upto = failing[0] + 1  # run again up to that input, outputs whole (~1 MiB each)
+            upto = failing[0] + 1  # run again up to that input, outputs whole
             again = box.call(sample.solution, ref.problem.entry_point, ref.encoded[:upto],
                              per_input[:upto],
                              timeout_s=TimeLimits.deadline(per_input[:upto], upto),
-                             limits=_limits(box), verdict_max=VERDICT_MAX)
+                             limits=_limits(box), verdict_max=VERDICT_MAX,
+                             output_budget=RERUN_BUDGET)
             if again.status is not Status.PASSED:
                 status, failing, why = ref.status(again, final=True)
                 break

@@ -23,6 +23,7 @@ import hashlib
 import json
 import marshal
 import math
+import re
 from array import array
 from collections.abc import Callable, Iterator
 from itertools import compress
@@ -83,7 +84,8 @@ def ndigest(value: Any) -> tuple[str, bool, bool]:
     (packed doubles, -0.0 as 0.0). Anything else is hashed as written (`marshal`, else `repr`,
     in chunks; a set's or dict's items in sorted order), so an equal value written otherwise
     (a nested 1.0 for 1) may get another digest, and the caller compares whole values.
-    `exact` is False for a NaN or a flat sequence holding one: that digest equals nothing."""
+    `exact` is False when the value holds a NaN, or an object marshal does not take (a user
+    type or subclass, known by its `repr`, which it controls): that digest equals nothing."""
     h = hashlib.sha256()
     exact, normalised = True, True
     if isinstance(value, bool | int | float):
@@ -102,32 +104,77 @@ def ndigest(value: Any) -> tuple[str, bool, bool]:
         else:
             normalised = False
             for start in range(0, len(items), 1 << 14):
-                h.update(_serial(items[start:start + (1 << 14)]))
+                data, plain = _serial(items[start:start + (1 << 14)])
+                h.update(data)
+                exact = exact and plain
     elif isinstance(value, set | frozenset | dict):
         normalised = False
         h.update(b"S" if not isinstance(value, dict) else b"D")
-        parts = sorted(map(_repr, set.__iter__(value) if isinstance(value, set) else
-                           frozenset.__iter__(value) if isinstance(value, frozenset) else
-                           dict.items(value)))
-        h.update(b"%d:" % len(parts) + b"\x00".join(parts))
+        serial = [_serial(item) for item in (
+            set.__iter__(value) if isinstance(value, set) else
+            frozenset.__iter__(value) if isinstance(value, frozenset) else dict.items(value))]
+        exact = all(plain for _, plain in serial)
+        h.update(b"%d:" % len(serial) + b"\x00".join(sorted(data for data, _ in serial)))
     else:
         normalised = False
-        h.update(b"r" + _repr(value))
+        data, exact = _serial(value)
+        h.update(data)
     return h.hexdigest(), exact, normalised
 
 
-def _repr(value: Any) -> bytes:
-    return repr(value).encode("utf-8", "surrogatepass")
+# a marshalled float (b"g") or complex (b"y") whose 8 bytes may be a quiet NaN (little-endian)
+_MAYBE_NAN = re.compile(rb"[gy](?:.{8})?.{6}[\xf8-\xff][\x7f\xff]", re.DOTALL)
 
 
-def _serial(chunk: list[Any]) -> bytes:
-    """Bytes for a chunk of items: marshal (format 2: no shared references, so the bytes do
-    not depend on which equal objects are the same object) when it takes every item, else
-    the `repr`."""
+def _serial(value: Any) -> tuple[bytes, bool]:
+    """(bytes, plain) for a value: marshal format 2 (no shared references, so the bytes do
+    not depend on which equal objects are the same object), subclasses of builtin types read
+    as their base type. `plain` is False when it holds a NaN (equal to nothing) or an object
+    of another type (hashed by `repr`, which such an object controls, so that digest vouches
+    for nothing)."""
     try:
-        return b"m" + marshal.dumps(chunk, 2)
-    except ValueError:  # a type marshal does not take (a subclass, a user object)
-        return b"r" + _repr(chunk)
+        data = marshal.dumps(value, 2)
+    except ValueError:  # subclasses (read as their base type, as `encode` does) or objects
+        try:
+            value = _builtin(value, 0)
+            data = marshal.dumps(value, 2)
+        except (ValueError, TypeError):
+            return b"r" + repr(value).encode("utf-8", "surrogatepass"), False
+    if _MAYBE_NAN.search(data) and marshal.loads(data) != value:  # NaN != NaN
+        return b"m" + data, False
+    return b"m" + data, True
+
+
+def _builtin(value: Any, depth: int) -> Any:
+    """The value with every subclass of a builtin type read as that type (a namedtuple as a
+    tuple, an IntEnum as an int); TypeError for anything else (no user method is called)."""
+    if depth > MAX_DEPTH:
+        raise TypeError("too deep")
+    kind = type(value)
+    if value is None or kind in (int, float, str, bytes, bool, complex):
+        return value
+    nxt = depth + 1
+    if isinstance(value, bool):
+        return bool.__bool__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, tuple):
+        return tuple(_builtin(v, nxt) for v in tuple.__iter__(value))
+    if isinstance(value, list):
+        return [_builtin(v, nxt) for v in list.__iter__(value)]
+    if isinstance(value, dict):
+        return {_builtin(k, nxt): _builtin(v, nxt) for k, v in dict.items(value)}
+    if isinstance(value, frozenset):
+        return frozenset(_builtin(v, nxt) for v in frozenset.__iter__(value))
+    if isinstance(value, set):
+        return {_builtin(v, nxt) for v in set.__iter__(value)}
+    raise TypeError(kind.__name__)
 
 
 _ZERO_ADD = (0.0).__add__  # float.__add__(0.0, x): the double of x, with -0.0 made 0.0
@@ -162,9 +209,10 @@ def _doubles(items: list[Any]) -> bytes | None:
     exactly it (no NaN, -0.0 made 0.0); None otherwise. In C, a few passes over the items."""
     kinds = set(map(type, items))
     if not kinds <= {int, float}:
-        if kinds - {int, float, bool}:
-            return None  # not all numbers (or subclasses: the careful path below)
-        items = list(map(_as_number, items))
+        if not all(issubclass(kind, int | float) for kind in kinds):
+            return None  # not all numbers
+        items = list(map(_as_number, items))  # bools, subclasses: read as their base type
+        kinds = set(map(type, items))
     try:
         packed = array("d", items)
     except (TypeError, OverflowError):  # an int past doubles
