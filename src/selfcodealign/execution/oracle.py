@@ -23,7 +23,6 @@ import hashlib
 import json
 import marshal
 import math
-import re
 from array import array
 from collections.abc import Callable, Iterator
 from itertools import compress
@@ -122,8 +121,9 @@ def ndigest(value: Any) -> tuple[str, bool, bool]:
     return h.hexdigest(), exact, normalised
 
 
-# a marshalled float (b"g") or complex (b"y") whose 8 bytes may be a quiet NaN (little-endian)
-_MAYBE_NAN = re.compile(rb"[gy](?:.{8})?.{6}[\xf8-\xff][\x7f\xff]", re.DOTALL)
+# the NaNs arithmetic makes (float("nan"), inf - inf: the default quiet NaN, either sign), as
+# marshal writes them; found with a memchr-speed scan (a regex took 16 ns per byte)
+_NANS = tuple({array("d", [x]).tobytes() for x in (math.nan, -math.nan, math.inf - math.inf)})
 
 
 def _serial(value: Any) -> tuple[bytes, bool]:
@@ -140,7 +140,7 @@ def _serial(value: Any) -> tuple[bytes, bool]:
             data = marshal.dumps(value, 2)
         except (ValueError, TypeError):
             return b"r" + repr(value).encode("utf-8", "surrogatepass"), False
-    if _MAYBE_NAN.search(data) and marshal.loads(data) != value:  # NaN != NaN
+    if any(nan in data for nan in _NANS) and marshal.loads(data) != value:  # NaN != NaN
         return b"m" + data, False
     return b"m" + data, True
 
