@@ -147,31 +147,6 @@ class ExpectedCache:
         tmp.replace(self.path)
 
 
-def expected_outputs(dataset: Dataset, box: SandboxFront, *, cache_dir: Path | None = None,
-                     show_progress: bool = True, tasks: Iterable[str] | None = None
-                     ) -> dict[str, dict[str, Any]]:
-    """{task_id: {"base": [encoded output], "base_time": [s], "plus": ..., "plus_time": ...}}
-    from the canonical solutions, computed in the sandbox once per task and cached per dataset.
-    `tasks` limits the answer (and the work) to those tasks; by default, all of them."""
-    wanted = list(dataset.problems) if tasks is None else \
-        [t for t in dict.fromkeys(tasks) if t in dataset.problems]
-    cache = ExpectedCache(dataset, cache_dir)
-    missing = [dataset.problems[t] for t in wanted if t not in cache.tasks]
-    if missing:
-        log.info("computing expected outputs of %d %s tasks (once per dataset)", len(missing),
-                 dataset.name)
-        found: dict[str, dict[str, Any]] = {}
-        with Progress(f"{dataset.name} expected outputs", len(missing),
-                      enabled=show_progress) as progress, \
-                ThreadPoolExecutor(max(1, box.workers)) as pool:
-            for problem, outputs in zip(missing, pool.map(lambda p: cache.compute(p, box),
-                                                          missing), strict=True):
-                found[problem.task_id] = outputs
-                progress.advance()
-        cache.save(found)
-    return {task_id: cache.tasks[task_id] for task_id in wanted}
-
-
 def _limits(box: SandboxFront) -> Limits:
     # EvalPlus allows 4 GiB per solution; outputs of long inputs need room in the verdict pipe
     return Limits(timeout_s=box.limits.timeout_s, memory_mb=max(box.limits.memory_mb, 4096),
