@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,50 @@ def test_an_unreachable_hub_is_a_quick_one_line_error(tmp_path: Path,
         create_backend(load_config(None, ["backend.name=transformers",
                                           "backend.model=someone/some-model"]).backend)
     assert "\n" not in str(info.value) and "offline?" in str(info.value)
+
+
+def _any_text(text: str) -> bool:
+    return len(text) > 0
+
+
+def test_a_complete_answer_ends_its_row_early(tiny_model: Path) -> None:
+    backend = create_backend(load_config(None, ["backend.name=transformers",
+                                                f"backend.model={tiny_model}"]).backend)
+    plain = SamplingParams(temperature=0.0, max_tokens=40)
+    (full,) = backend.generate(["x = [i"], plain)
+    (early,) = backend.generate(["x = [i"], SamplingParams(temperature=0.0, max_tokens=40,
+                                                          answer_done=_any_text))
+    if full[0].completion_tokens < 40 or not full[0].text:
+        pytest.skip("the tiny model ended on its own")
+    # checked every 8 tokens: the first check ends it, with the same first tokens
+    assert early[0].completion_tokens == 8 and early[0].finish_reason == "stop"
+    assert full[0].text.startswith(early[0].text)
+
+
+class _WordTokenizer:
+    """Ids are indexes into a word list; decoding joins the words with spaces."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = words
+
+    def decode(self, ids: object, skip_special_tokens: bool = True) -> str:
+        return " ".join(self.words[int(i)] for i in ids)  # type: ignore[attr-defined]
+
+
+def test_early_stop_ends_looping_rows_only_when_asked() -> None:
+    from selfcodealign.backends.transformers import EarlyStop
+
+    words = ["the", "function", "is", "nested", "inside", "itself", "sorting", "a", "copy",
+             "keeps", "input", "intact", "and", "then", "slices", "both", "ends", "of", "list"]
+    loop = [0, 1, 2, 3, 4, 5] * 20                                    # 120 ids, a loop
+    varied = random.Random(0).choices(range(len(words)), k=120)       # few 4-gram repeats
+    prompt = [6, 7, 8]
+    ids = torch.tensor([prompt + loop, prompt + varied])
+    tokenizer = _WordTokenizer(words)
+    on = EarlyStop(tokenizer, len(prompt), None, end_loops=True)
+    assert on(ids, None).tolist() == [True, False] and on.looped == {0}
+    off = EarlyStop(tokenizer, len(prompt), None, end_loops=False)
+    assert off(ids, None).tolist() == [False, False]
+    # not on a step between checks, and never before 64 new tokens
+    assert not EarlyStop(tokenizer, len(prompt), None, True)(ids[:, :-1], None).any()
+    assert not EarlyStop(tokenizer, len(prompt), None, True)(ids[:, :51], None).any()

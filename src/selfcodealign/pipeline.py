@@ -22,6 +22,7 @@ a rerun continues rather than extends; later stages take everything upstream mad
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -36,6 +37,7 @@ import orjson
 from selfcodealign.backends.base import Completion, LLMBackend, SamplingParams
 from selfcodealign.config import STAGES, Config, to_yaml
 from selfcodealign.errors import ConfigError, InputError
+from selfcodealign.models import resolve_model
 from selfcodealign.store import RunStore
 from selfcodealign.store.files import atomic_write
 from selfcodealign.store.stage import now_iso
@@ -140,6 +142,9 @@ def reproduction(config: Config, trained: str | None = None) -> dict[str, Any]:
     backend = config.backend
     models: dict[str, Any] = {"generation": {"backend": backend.name, "model": backend.model,
                                              "revision": backend.revision}}
+    if backend.model and backend.name in ("transformers", "vllm"):
+        with contextlib.suppress(ConfigError):  # the backend reports it when it is built
+            models["generation"] |= resolve_model(backend.model, backend.gguf_file).describe()
     if backend.name == "fake" and backend.script:
         models["generation"]["script_sha256"] = _sha(Path(backend.script).read_bytes()) \
             if Path(backend.script).is_file() else None
@@ -280,7 +285,8 @@ def _train(config: Config, store: RunStore, stage: StageRun, *, force: bool) -> 
 
     started = time.monotonic()
     summary = train(str(store.path / "dataset"), config.backend.model, str(folder),
-                    config.train, seed=config.run.seed, config=config)
+                    config.train, seed=config.run.seed, config=config,
+                    gguf_file=config.backend.gguf_file)
     summary["seconds"] = round(time.monotonic() - started, 3)
     atomic_write(done, orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     store.record("reproduction", "trained_model", str(folder))
@@ -300,7 +306,8 @@ def evaluated_model(config: Config, store: RunStore) -> Config:
     backend_name = config.backend.name if config.backend.name in ("vllm", "transformers") \
         else "transformers"
     return config.model_copy(update={"backend": config.backend.model_copy(
-        update={"name": backend_name, "model": str(trained), "revision": None})})
+        update={"name": backend_name, "model": str(trained), "revision": None,
+                "gguf_file": None})})
 
 
 def _evaluate(config: Config, store: RunStore, stage: StageRun, result: PipelineResult) -> None:

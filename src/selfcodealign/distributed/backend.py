@@ -43,7 +43,8 @@ class EngineActor:
                 config.model, revision=config.revision, dtype=config.dtype,
                 tensor_parallel_size=config.tensor_parallel_size,
                 gpu_memory_utilization=config.gpu_memory_utilization,
-                max_model_len=config.max_model_len, seed=seed, executor_backend="mp")
+                max_model_len=config.max_model_len, seed=seed, executor_backend="mp",
+                gguf_file=config.gguf_file)
         else:
             self.backend = create_backend(config, seed)
 

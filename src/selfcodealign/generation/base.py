@@ -3,9 +3,11 @@
 A stage implements `prompt(record, rng)` (the prompt text and what it chose: shot ids, category,
 difficulty) and `parse(record, text, meta)` (a record's fields, or a snake_case reason). The base
 class does the rest: a per-item RNG from (global seed, item id), so reruns make the same choices;
-one batched backend call with per-item seeds; completions cut by the token limit dropped as
-`truncated`; every choice and the raw completion kept in the record's `meta`; requests, tokens
-and parse failures counted in the stage stats.
+one batched backend call with per-item seeds; the answer trimmed where the model ran on into a
+new example (`trim`); completions cut by the token limit before the answer was complete dropped
+as `repetition` (a loop) or `truncated`; every choice and the raw completion kept in the
+record's `meta`; requests (`model_requests`: those the LLM cache could not answer), tokens and
+parse failures counted in the stage stats.
 
 Prefix-cache-aware layout (`prefix_groups > 0`): shots come from a few fixed groups instead of a
 fresh sample per item, and each batch is sent ordered by group, so consecutive prompts share
@@ -16,6 +18,7 @@ previous prompt is recorded in the stage stats.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -23,6 +26,7 @@ from itertools import pairwise
 from typing import Any, ClassVar
 
 from selfcodealign.backends import Completion, LLMBackend, SamplingParams
+from selfcodealign.generation.text import is_looping, trim_runon
 from selfcodealign.records import make_id
 from selfcodealign.runner import Outcome, Rec, Stage
 from selfcodealign.store.stage import StageStats
@@ -56,7 +60,9 @@ class LLMStage(Stage):
 
     def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int,
                  batch_size: int = 64, prefix_groups: int = 0) -> None:
-        self.backend, self.params, self.seed = backend, params, seed
+        self.backend, self.seed = backend, seed
+        self.params = dataclasses.replace(params, answer_done=type(self).answer_done,
+                                          end_loops=True)
         self.batch_size, self.prefix_groups = batch_size, prefix_groups
         self.stats = StageStats()
         self._before: dict[str, float] = {}
@@ -97,6 +103,18 @@ class LLMStage(Stage):
     def parse(self, record: Rec, text: str, meta: dict[str, Any]) -> dict[str, Any] | str:
         """The new record's fields from one completion, or the reason it is unusable."""
 
+    @staticmethod
+    def answer_done(text: str) -> bool:
+        """Whether a completion so far already holds the whole answer (`trim` would call it
+        complete); a backend may end it there (`SamplingParams.answer_done`)."""
+        return trim_runon(text)[1]
+
+    def trim(self, text: str) -> tuple[str, bool]:
+        """The part of a completion that is the answer, and whether that part is complete by
+        the layout even if the engine stopped at `max_tokens` (`generation/text.py`). By
+        default: up to a line that opens a new example or prompt section."""
+        return trim_runon(text)
+
     def output_id(self, record: Rec, index: int) -> str:
         return make_id(record["id"], self.name, index)
 
@@ -111,9 +129,12 @@ class LLMStage(Stage):
         order = sorted(range(len(batch)), key=lambda i: rendered[i][1].get("shot_group", 0))
         prompts = [rendered[i][0] for i in order]
         seeds = [item_seed(self.seed, batch[i]["id"]) for i in order]
+        asked = getattr(self.backend, "misses", None)  # a CachedBackend counts what it sends
         answers = self.backend.generate(prompts, self.params, seeds)
         self._measure_prefix(prompts)
         self._count("requests", len(prompts))
+        if isinstance(asked, int):
+            self._count("model_requests", int(getattr(self.backend, "misses", 0)) - asked)
         by_item: dict[int, list[Completion]] = dict(zip(order, answers, strict=True))
         return [self._outcome(batch[i], rendered[i][1], by_item[i]) for i in range(len(batch))]
 
@@ -128,11 +149,17 @@ class LLMStage(Stage):
                     "raw": completion.text, "prompt_tokens": completion.prompt_tokens,
                     "completion_tokens": completion.completion_tokens}
             rid = self.output_id(record, index)
-            if completion.finish_reason == "length":
+            text, complete = self.trim(completion.text)
+            if text != completion.text:
+                info["trimmed_at"] = len(text)
+                self._count("trimmed")
+            if completion.finish_reason in ("length", "repetition") and not complete:
+                reason = ("repetition" if completion.finish_reason == "repetition"
+                          or is_looping(completion.text) else "truncated")
                 outcome.dropped.append(({"id": rid, "parent": record["id"], "meta": info},
-                                        "truncated"))
+                                        reason))
                 continue
-            fields = self.parse(record, completion.text, meta)
+            fields = self.parse(record, text, meta)
             if isinstance(fields, str):
                 outcome.dropped.append(({"id": rid, "parent": record["id"], "meta": info},
                                         fields))

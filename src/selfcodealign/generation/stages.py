@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from selfcodealign.backends import LLMBackend, SamplingParams
 from selfcodealign.generation.base import LLMStage, item_rng
+from selfcodealign.generation.text import concepts_line, parse_concepts
 from selfcodealign.prompts import (
     CATEGORIES,
     STOP,
@@ -86,11 +87,22 @@ class Concepts(FewshotStage):
     def query(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
         return snippet_prefix(record_code(record)), {}
 
+    @staticmethod
+    def answer_done(text: str) -> bool:
+        line, complete = concepts_line(text)
+        return bool(line) and complete
+
+    def trim(self, text: str) -> tuple[str, bool]:
+        # the concepts are the first line: once it is finished, the rest does not matter
+        line, complete = concepts_line(text)
+        return (line, True) if line and complete else (text, False)
+
     def parse(self, record: Rec, text: str, meta: dict[str, Any]) -> dict[str, Any] | str:
-        line = text.strip().split("\n", 1)[0] if text.strip() else ""
-        concepts = list(dict.fromkeys(c.strip() for c in line.split(",") if c.strip()))
-        if not concepts:
-            return "empty_concepts"
+        by_id = {example.id: example for example in self.library.examples}
+        shown = [by_id[i].concepts for i in meta.get("shots", []) if i in by_id]
+        concepts = parse_concepts(text, shown)
+        if isinstance(concepts, str):
+            return concepts
         return {"seed": record_code(record), "concepts": ", ".join(concepts),
                 "seed_id": record.get("seed_id", record["id"])}
 

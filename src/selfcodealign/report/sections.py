@@ -11,6 +11,7 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from selfcodealign.reasons import explain
 from selfcodealign.report.svg import Bar, bars, histogram
 
 STATUS_TONES = {"passed": "ok", "failed": "bad", "error": "bad", "syntax_error": "bad",
@@ -131,9 +132,14 @@ def drops(data: dict[str, Any]) -> Safe:
         chart = bars([Bar(reason, count, f"{num(count)} · {pct(count / d['total'])}", "bad")
                       for reason, count in d["reasons"].items()],
                      label=f"Drop reasons of {stage}")
+        glossary = [[reason, num(count), entry.meaning, entry.action]
+                    for reason, count in d["reasons"].items()
+                    if (entry := explain(reason)) is not None]
+        legend = table(["reason", "count", "what happened", "what moves it"], glossary,
+                       numeric=(1,)) if glossary else Safe("")
         cards.append(Safe(f'<div class="sub"><h3>{e(stage)} <span class="dim">'
                           f'{num(d["total"] - d["kept"])} of {num(d["total"])} dropped'
-                          f"</span></h3>{chart}</div>"))
+                          f"</span></h3>{chart}{legend}</div>"))
     return section("drops", "Drop reasons", summary, *cards,
                    note="Outputs = kept + dropped records of a stage (for seeds: candidate "
                         "functions). Every dropped record carries one reason.")

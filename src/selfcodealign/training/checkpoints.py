@@ -86,7 +86,7 @@ class BenchmarkCallback(TrainerCallback):
         train = self.config.train
         config = self.config.model_copy(deep=True)
         config.evaluate.benchmarks = list(train.eval_benchmarks)
-        config.backend.model = str(checkpoint)
+        config.backend.model, config.backend.gguf_file = str(checkpoint), None
         backend = TransformersBackend.from_loaded(model, tokenizer, name=str(checkpoint),
                                                   batch_size=config.evaluate.batch_size)
         was_training = model.training

@@ -26,6 +26,7 @@ from typing import Any
 from selfcodealign.config.schema import Config, TrainConfig
 from selfcodealign.errors import BackendError, ConfigError, InputError
 from selfcodealign.extras import available, require
+from selfcodealign.models import ModelSource, gguf_load_error, resolve_model
 from selfcodealign.training.format import CHAT_TEMPLATE, instruction_response, tokenize
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,8 @@ def _precision(cfg: TrainConfig, torch: Any) -> dict[str, bool]:
     return {}
 
 
-def _load_model(model: str, cfg: TrainConfig, torch: Any, transformers: Any) -> Any:
-    kwargs: dict[str, Any] = {}
+def _load_model(source: ModelSource, cfg: TrainConfig, torch: Any, transformers: Any) -> Any:
+    kwargs: dict[str, Any] = dict(source.kwargs())
     if torch.cuda.is_available() and available("flash_attn"):
         kwargs["attn_implementation"] = "flash_attention_2"
     if cfg.load_in_4bit:
@@ -100,10 +101,24 @@ def _load_model(model: str, cfg: TrainConfig, torch: Any, transformers: Any) -> 
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16)
     try:
-        return transformers.AutoModelForCausalLM.from_pretrained(model, **kwargs)
-    except (OSError, ValueError) as exc:
+        net = transformers.AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
+    except (OSError, ValueError, ImportError) as exc:
+        clear = gguf_load_error(source, exc)
+        if clear is not None:
+            raise clear from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackendError(f"cannot load model {model!r}: {first}") from None
+        raise BackendError(f"cannot load model {source.name!r}: {first}") from None
+    return plain_copy(net, transformers) if source.is_gguf else net
+
+
+def plain_copy(net: Any, transformers: Any) -> Any:
+    """The same weights in a model built from its config: `save_pretrained` refuses a model
+    loaded from a GGUF file, so a run trained from one would end with nothing saved."""
+    fresh = transformers.AutoModelForCausalLM.from_config(net.config, dtype=net.dtype)
+    fresh.load_state_dict(net.state_dict())
+    if getattr(net, "generation_config", None) is not None:
+        fresh.generation_config = net.generation_config
+    return fresh
 
 
 def example_mean_loss(logits: Any, labels: Any, torch: Any) -> Any:
@@ -156,17 +171,23 @@ def last_checkpoints(output_dir: str) -> list[Path]:
 
 def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int = 3407,
           max_steps: int | None = None, world_size: int = 1,
-          config: Config | None = None) -> dict[str, Any]:
+          config: Config | None = None, gguf_file: str | None = None) -> dict[str, Any]:
     """Fine-tune `model` on `data` into `output_dir`; returns a summary.
 
     With `cfg.eval_benchmarks` set, `config` (the whole configuration: the evaluate, execute
-    and backend settings) is needed: every checkpoint is scored on those benchmarks."""
+    and backend settings) is needed: every checkpoint is scored on those benchmarks. `model`
+    may be a GGUF file (or a folder with `gguf_file`): the result is a normal Hugging Face
+    model folder."""
     torch = require("torch", extra="hf", feature="training")
     transformers = require("transformers", extra="hf", feature="training")
     trl = require("trl", extra="train", feature="training")
+    source = resolve_model(model, gguf_file)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model)
-    except (OSError, ValueError) as exc:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, **source.kwargs())
+    except (OSError, ValueError, ImportError) as exc:
+        clear = gguf_load_error(source, exc)
+        if clear is not None:
+            raise clear from None
         raise BackendError(f"cannot load the tokenizer of {model!r}: {exc}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -175,7 +196,7 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
     if counts["truncated"]:
         log.warning("%d of %d examples were longer than %d tokens and were cut",
                     counts["truncated"], counts["examples"], cfg.max_length)
-    net = _load_model(model, cfg, torch, transformers)
+    net = _load_model(source, cfg, torch, transformers)
     dropped = zero_dropout(net.config)
     split = None
     if cfg.eval_fraction:
