@@ -158,3 +158,16 @@ def test_judge() -> None:
     assert judge([encode(2), {"raised": "ValueError: x"}], calls)[0] == "error"
     assert judge([encode(2)], calls)[0] == "error"
     assert judge([["zz", 1], encode(3)], calls)[0] == "tamper"
+
+
+def test_a_zygote_that_dies_at_start_says_why(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Under `python -I` a zygote sees only site-packages: a dependency installed elsewhere
+    (PYTHONPATH, --target) kills it at start, and the error must say which import failed."""
+    from selfcodealign.execution import sandbox
+
+    monkeypatch.setattr(sandbox, "_BOOT", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                                          "import a_dependency_missing_under_isolation")
+    with pytest.raises(sandbox._WorkerDied) as caught:
+        sandbox._Worker(0, 0, str(tmp_path), None, (), ())
+    assert "stopped answering" in str(caught.value)
+    assert "No module named 'a_dependency_missing_under_isolation'" in str(caught.value)

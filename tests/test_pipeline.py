@@ -182,3 +182,24 @@ def test_train_then_evaluate_the_trained_model(tmp_path: Path, tiny_model: Path,
     results = orjson.loads((store.path / "evaluate" / "humaneval.results.json").read_bytes())
     assert results["model"] == str(store.path / "train") and len(results["eval"]) == 2
     assert result.evaluation["humaneval"]["tasks"] == 2 and "humaneval+" in scored.note
+
+
+def test_an_empty_dataset_skips_training_and_evaluates_the_base_model(tmp_path: Path) -> None:
+    """A small real model may leave no sample standing: `run --until evaluate` then skips the
+    training (nothing to learn from) instead of failing, and evaluates the base model."""
+    from selfcodealign.pipeline import StageRun, _train, evaluated_model
+
+    class Store:
+        path = tmp_path
+
+        @staticmethod
+        def stage_stats(name: str) -> dict[str, object]:
+            return {"kept": 0, "complete": True} if name == "select" else {}
+
+    config = load_config(None, ["backend.name=transformers", "backend.model=some/model"])
+    stage = StageRun("train")
+    _train(config, Store(), stage, force=False)  # type: ignore[arg-type]
+    assert (stage.action, stage.complete) == ("skipped", True)
+    assert "dataset is empty" in stage.note
+    assert not (tmp_path / "train").exists()
+    assert evaluated_model(config, Store()).backend.model == "some/model"  # type: ignore[arg-type]

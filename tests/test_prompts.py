@@ -3,8 +3,10 @@ byte layout of every stage's prompt, `selfcodealign prompt`, and the built-in li
 
 from __future__ import annotations
 
+import ast
 import random
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +334,92 @@ def test_builtin_library_has_the_papers_shape() -> None:
         assert example.wrapped_paragraphs == 0, example.id
         assert example.python_blocks_in_response == 1, example.id
     assert stats.medians["prose_line_chars"] > 150  # unwrapped paragraphs are long lines
+
+
+# -- the built-in library's seeds exhibit their concepts ---------------------------------------
+# S->C shows a shot's [Code] and then its concepts: a concept the snippet does not exhibit
+# teaches the model to invent concepts. Per example and concept, text its [Code] must contain.
+SEED_EVIDENCE: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {"regular expression substitution": ("re.sub",),
+        "set membership for uniqueness": ("in taken", "taken.add"),
+        "numeric suffix probing": ("while candidate in", "n += 1")},
+    2: {"datetime arithmetic with timedelta": ("timedelta(",),
+        "calendar month boundaries": ("day=1", "month == 12"),
+        "interval splitting loop": ("while cursor <", "cursor = last")},
+    3: {"per-key deque of timestamps": ("defaultdict(deque)", ".append(self.clock())"),
+        "sliding time window": ("self.window", "popleft()"),
+        "injected clock values": ("clock=", "self.clock()")},
+    4: {"sorting and slicing": ("sorted(", "[warmup:]"),
+        "input validation with exceptions": ("raise ValueError",),
+        "accurate floating-point summation": ("math.fsum",)},
+    5: {"frequency counting with a counter": ("Counter()", "most_common"),
+        "defensive parsing of log lines": ("len(fields) <", "malformed += 1"),
+        "exit codes for a command-line tool": ("return 1", "return 0", "sys.exit(")},
+    6: {"recursive dictionary traversal": ("isinstance(node[key], dict)", "_apply_env(node[key]"),
+        "deep copying to avoid aliasing": ("copy.deepcopy",),
+        "sentinel values for deletion": ("UNSET", "del node[key]")},
+    7: {"string partitioning": (".partition(",),
+        "character class checks": (".isdigit()", ".isalnum()"),
+        "early returns for validation": ("return None",)},
+    8: {"quotient and remainder arithmetic": ("divmod(",),
+        "contiguous list slicing": ("rows[start:start + per_page]",),
+        "materialising a one-shot iterable": ("list(rows)",)},
+    9: {"line-oriented input parsing": ("for line in stream", "line.split()"),
+        "proportional scaling": ("done / total", "fraction * width"),
+        "fixed-width text formatting": (":<20", ":4.0%")},
+    10: {"dynamic programming over sorted intervals": ("sorted(spans", "best[i + 1] = max("),
+         "binary search for compatible predecessors": ("bisect_right(",),
+         "solution reconstruction by backtracking": ("while i > 0", "i = previous[", "[::-1]")},
+    11: {"grouping consecutive equal items": ("groupby(",),
+         "regular expression tokenizing": ("re.compile", ".finditer("),
+         "round-trip encoding": ("def format_pages", "def parse_pages")},
+    12: {"generator functions": ("yield",),
+         "accumulating a running total": ("consumed += len(chunk)",),
+         "eager argument validation": ("raise ValueError", "return _records(")},
+    13: {"command-line exit codes": ("status = 1", "return status"),
+         "streaming file hashing": ("hashlib.", ".update(block)", "fh.read("),
+         "per-item error handling": ("except OSError", "continue")},
+    14: {"coordinate unzipping": ("zip(*viewport)",),
+         "floor and ceiling snapping": ("math.floor(", "math.ceil("),
+         "argument validation": ("raise ValueError",)},
+    15: {"string partitioning": (".partition(",),
+         "input validation with exceptions": ("raise ValueError",),
+         "range clamping": ("min(max(",)},
+    16: {"instance state": ("self.in_use",),
+         "guard clauses": ("if self.in_use >= self.limit:", "return False"),
+         "raising exceptions on invalid operations": ("raise RuntimeError",)},
+    17: {"frequency counting": ("Counter(",),
+         "set deduplication": ("set(",),
+         "sorting with a composite key": ("sorted(", "(-item[1], item[0])")},
+    18: {"grouping with defaultdict": ("defaultdict(list)",),
+         "sorting tuples by start time": ("(start, end, name)", "entries.sort()"),
+         "sweep line over intervals": ("heapq.heappop", "heapq.heappush")},
+    19: {"splitting delimited text": ('.split(":")',),
+         "column width computation": ("widths = [max(len(",),
+         "string padding": (".ljust(",)},
+    20: {"exact rational arithmetic": ("Fraction(",),
+         "largest remainder rounding": ("100 - sum(floors)", "floors[i] += 1"),
+         "sorting indices by key": ("sorted(range(",)},
+    21: {"bit shifting and masking": (">> 11", "& 0x1F"),
+         "lookup tables": ("_EXPAND5[", "_EXPAND6["),
+         "input normalisation": (".lower()", "min(max(")},
+}
+
+
+def test_builtin_snippets_parse_as_python() -> None:
+    for example in load_library().examples:
+        try:
+            ast.parse(textwrap.dedent(example.snippet))
+        except SyntaxError as exc:
+            raise AssertionError(f"{example.id}: [Code] is not valid Python: {exc}") from None
+
+
+def test_builtin_snippets_exhibit_their_concepts() -> None:
+    examples = load_library().examples
+    assert sorted(SEED_EVIDENCE) == [example.index for example in examples]
+    for example in examples:
+        evidence = SEED_EVIDENCE[example.index]
+        assert tuple(evidence) == example.concepts, example.id
+        for concept, needles in evidence.items():
+            missing = [needle for needle in needles if needle not in example.snippet]
+            assert not missing, (example.id, concept, missing)

@@ -164,6 +164,10 @@ def test_the_concepts_line_is_complete_only_with_a_line_break() -> None:
     ("\nmultiresimal_range, multiresimal_range_list, max_recursion_limit,\n",
      "names_not_concepts"),
     ("self.cache, self.max_per_minute, time.time()", "names_not_concepts"),
+    ("\nreturn a list of list, ordered by a list[i] in descending order\n\n",
+     "prose_not_concepts"),
+    ("\nA class that has a specific attribute but no associated methods.  This class should",
+     "prose_not_concepts"),
     ("1, 2, 3", "names_not_concepts"),
 ])
 def test_sentences_and_code_names_are_not_concepts(text: str, reason: str) -> None:
@@ -176,6 +180,10 @@ def test_sentences_and_code_names_are_not_concepts(text: str, reason: str) -> No
     ("f-string formatting, __slots__ for memory, dataclasses",
      ["f-string formatting", "__slots__ for memory", "dataclasses"]),
     ("thread pools, this keyword in JavaScript", ["thread pools", "this keyword in JavaScript"]),
+    ("\nusing localeconv to match grouping patterns, and \n",
+     ["using localeconv to match grouping patterns"]),
+    ("recursion", ["recursion"]),
+    ("memoization with a dictionary cache", ["memoization with a dictionary cache"]),
 ])
 def test_single_words_and_some_names_are_still_concepts(text: str, expected: list[str]) -> None:
     assert parse_concepts(text) == expected

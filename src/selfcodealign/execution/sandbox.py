@@ -60,16 +60,25 @@ class _Worker:
         self.slot = slot
         self.pytest = "pytest" in preload
         env = {k: v for k, v in os.environ.items() if k == "LD_LIBRARY_PATH"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT, _PACKAGE_PARENT, str(slot), str(base_uid),
-             workdir, str(run_as if run_as is not None else -1), ",".join(preload),
-             ",".join(disabled)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=env, cwd=workdir, close_fds=True,
-        )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
-        self.hello = self._receive(_START_TIMEOUT_S)
+        # The zygote's own errors (not its programs' output) go to a file, so that a zygote
+        # that dies at start (an import it cannot make under `python -I`, say) is explained.
+        with tempfile.TemporaryFile() as errors:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", _BOOT, _PACKAGE_PARENT, str(slot), str(base_uid),
+                 workdir, str(run_as if run_as is not None else -1), ",".join(preload),
+                 ",".join(disabled)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+                env=env, cwd=workdir, close_fds=True,
+            )
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+            try:
+                self.hello = self._receive(_START_TIMEOUT_S)
+            except _WorkerDied as exc:
+                errors.seek(0)
+                lines = [line for line in errors.read()[-4000:].decode(errors="replace")
+                         .splitlines() if line.strip()]
+                raise _WorkerDied(f"{exc}: {lines[-1].strip()}" if lines else str(exc)) from None
 
     def _receive(self, timeout: float) -> dict[str, Any]:
         ready, _, _ = select.select([self._out], [], [], timeout)

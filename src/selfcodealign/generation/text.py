@@ -88,14 +88,16 @@ def is_looping(text: str) -> bool:
 # --- concepts -------------------------------------------------------------------------------
 
 MAX_CONCEPT_WORDS = 12   # a longer "concept" is a sentence, not a concept
+MAX_SINGLE_WORDS = 6     # a lone item longer than this is a sentence, not a list
+_FILLER = frozenset({"and", "or", "etc", "and so on", "and more", "..."})
 # A first line that is code, not a list of concepts.
-_CODE_LINE = re.compile(r"^(?:def |class |import |from \S+ import |@|#|```|>>>|return\b|if .*:$"
+_CODE_LINE = re.compile(r"^(?:def |class |import |from \S+ import |@|#|```|>>>|return [\w.]+\(|if .*:$"
                         r"|for .*:$|while .*:$|\w+\s*=[^=])")
 # The end of a sentence inside the line: prose after the list.
 _SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z])")
 # A list item that continues a sentence rather than naming a concept.
 _PROSE_START = re.compile(r"^(?:but|and so|so|which|that|because|while|although|however|not "
-                          r"only|whereas|then)\b", re.IGNORECASE)
+                          r"only|whereas|then|return|returns)\b", re.IGNORECASE)
 # A name from the code (`week_start_day`, `iso_year()`, `self.cache`) or a bare number.
 _NAME = re.compile(r"^(?:[A-Za-z_]\w*(?:\.\w+)*(?:\(\))?|[-+]?\d+(?:\.\d+)?)$")
 
@@ -121,9 +123,11 @@ def parse_concepts(text: str, shown: Iterable[Iterable[str]] = ()) -> list[str] 
         return "code_not_concepts"
     line = _SENTENCE_END.split(line, 1)[0].strip()
     items = list(dict.fromkeys(part.strip().rstrip(".;:").strip() for part in line.split(",")))
-    items = [item for item in items if item]
+    items = [item for item in items if item and item.lower() not in _FILLER]
     if not items:
         return "empty_concepts"
+    if len(items) == 1 and len(items[0].split()) > MAX_SINGLE_WORDS:
+        return "prose_not_concepts"  # one long item: a sentence about the code
     if any(len(item.split()) > MAX_CONCEPT_WORDS or _PROSE_START.match(item) for item in items):
         return "prose_not_concepts"
     names = [item for item in items if _NAME.match(item)
