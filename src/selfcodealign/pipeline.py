@@ -281,7 +281,8 @@ def _train(config: Config, store: RunStore, stage: StageRun, *, force: bool) -> 
         return
     if not config.backend.model:
         raise ConfigError("train needs a base model: set backend.model or pass --model")
-    if int(store.stage_stats("select").get("kept", 0)) == 0:
+    chosen = store.stage_stats("select")
+    if chosen.get("complete") and int(chosen.get("kept", 0)) == 0:
         # A small model may leave no sample standing: nothing to fine-tune, and `evaluate`
         # then scores the base model, which is what a run's user asks to see.
         stage.action, stage.complete = "skipped", True

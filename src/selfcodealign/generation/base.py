@@ -151,7 +151,7 @@ class LLMStage(Stage):
             rid = self.output_id(record, index)
             text, complete = self.trim(completion.text)
             if text != completion.text:
-                info["trimmed_at"] = len(text)
+                info["trimmed"] = True  # parsed from the answer's part of `raw` only
                 self._count("trimmed")
             if completion.finish_reason in ("length", "repetition") and not complete:
                 reason = ("repetition" if completion.finish_reason == "repetition"

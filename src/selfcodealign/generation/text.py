@@ -91,8 +91,8 @@ MAX_CONCEPT_WORDS = 12   # a longer "concept" is a sentence, not a concept
 MAX_SINGLE_WORDS = 6     # a lone item longer than this is a sentence, not a list
 _FILLER = frozenset({"and", "or", "etc", "and so on", "and more", "..."})
 # A first line that is code, not a list of concepts.
-_CODE_LINE = re.compile(r"^(?:def |class |import |from \S+ import |@|#|```|>>>|return [\w.]+\(|if .*:$"
-                        r"|for .*:$|while .*:$|\w+\s*=[^=])")
+_CODE_LINE = re.compile(r"^(?:def |class |import |from \S+ import |@|#|```|>>>"
+                        r"|return [\w.]+\(|if .*:$|for .*:$|while .*:$|\w+\s*=[^=])")
 # The end of a sentence inside the line: prose after the list.
 _SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z])")
 # A list item that continues a sentence rather than naming a concept.
