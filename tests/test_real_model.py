@@ -79,6 +79,7 @@ def _config(tmp: Path, benchmarks: Path | None) -> Path:
         "backend": {"name": "transformers", "model": "smollm2-135m", "device": "cpu",
                     "batch_size": 4},
         "sampling": {"temperature": 0.7, "max_tokens": 192},
+        "generation": {"early_stop": True},
         "seeds": seeds,
         "concepts": {"n": 2, "shots": 2, "batch_size": 3},
         "instructions": {"n": 1, "shots": 2, "batch_size": 1},

@@ -156,6 +156,12 @@ class GenerationConfig(Section):
         "[Response], [Tests]); default: the built-in library. The file's content joins each "
         "LLM stage's fingerprint, not its path.", affects_output=False,
     )
+    early_stop: bool = setting(
+        False, "End a completion as soon as its answer is complete (the model ran on into a new "
+        "example) or it is caught in a loop, instead of letting it run to a stop string or "
+        "max_tokens (`transformers` backend; for CPU runs). A deviation from the paper: such an "
+        "answer is kept where the paper would have dropped it for reaching max_tokens."
+    )
 
 
 class SeedsConfig(Section):
@@ -491,7 +497,7 @@ class Config(Section):
 
 
 # Sections (or single dotted fields) whose output-affecting settings make up a stage's fingerprint.
-_LLM = ("backend", "sampling", "run.seed")
+_LLM = ("backend", "sampling", "run.seed", "generation.early_stop")
 STAGE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "seeds": ("seeds", "run.seed", "backend.model", "backend.revision"),  # model: the judge
     "concepts": ("concepts", *_LLM),

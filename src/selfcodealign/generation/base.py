@@ -3,9 +3,9 @@
 A stage implements `prompt(record, rng)` (the prompt text and what it chose: shot ids, category,
 difficulty) and `parse(record, text, meta)` (a record's fields, or a snake_case reason). The base
 class does the rest: a per-item RNG from (global seed, item id), so reruns make the same choices;
-one batched backend call with per-item seeds; the answer trimmed where the model ran on into a
-new example (`trim`); completions cut by the token limit before the answer was complete dropped
-as `repetition` (a loop) or `truncated`; every choice and the raw completion kept in the
+one batched backend call with per-item seeds; completions cut by the token limit dropped as
+`repetition` (a loop) or `truncated`, as the method drops them; the answer trimmed where the model
+ran on into a new example before stopping (`trim`); every choice and the raw completion kept in the
 record's `meta`; requests (`model_requests`: those the LLM cache could not answer), tokens and
 parse failures counted in the stage stats.
 
@@ -59,10 +59,12 @@ class LLMStage(Stage):
     rate_label: ClassVar[str] = "parsed"
 
     def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int,
-                 batch_size: int = 64, prefix_groups: int = 0) -> None:
+                 batch_size: int = 64, prefix_groups: int = 0, early_stop: bool = False) -> None:
         self.backend, self.seed = backend, seed
-        self.params = dataclasses.replace(params, answer_done=type(self).answer_done,
-                                          end_loops=True)
+        # `early_stop` (off by default, as in the paper): the backend may end a completion
+        # once its answer is complete or it loops (`generation.early_stop`).
+        self.params = (dataclasses.replace(params, answer_done=type(self).answer_done,
+                                           end_loops=True) if early_stop else params)
         self.batch_size, self.prefix_groups = batch_size, prefix_groups
         self.stats = StageStats()
         self._before: dict[str, float] = {}
@@ -111,8 +113,8 @@ class LLMStage(Stage):
 
     def trim(self, text: str) -> tuple[str, bool]:
         """The part of a completion that is the answer, and whether that part is complete by
-        the layout even if the engine stopped at `max_tokens` (`generation/text.py`). By
-        default: up to a line that opens a new example or prompt section."""
+        the layout whatever follows (`generation/text.py`). By default: up to a line that opens
+        a new example or prompt section."""
         return trim_runon(text)
 
     def output_id(self, record: Rec, index: int) -> str:
@@ -149,11 +151,13 @@ class LLMStage(Stage):
                     "raw": completion.text, "prompt_tokens": completion.prompt_tokens,
                     "completion_tokens": completion.completion_tokens}
             rid = self.output_id(record, index)
-            text, complete = self.trim(completion.text)
-            if text != completion.text:
+            text, _ = self.trim(completion.text)
+            if text.strip() != completion.text.strip():
                 info["trimmed"] = True  # parsed from the answer's part of `raw` only
                 self._count("trimmed")
-            if completion.finish_reason in ("length", "repetition") and not complete:
+            if completion.finish_reason in ("length", "repetition"):
+                # The method drops every completion that reached max_tokens, even one whose
+                # answer came before it; a loop is told apart from a long answer.
                 reason = ("repetition" if completion.finish_reason == "repetition"
                           or is_looping(completion.text) else "truncated")
                 outcome.dropped.append(({"id": rid, "parent": record["id"], "meta": info},

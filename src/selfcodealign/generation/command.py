@@ -35,7 +35,7 @@ def build_stage(config: Config, name: str, backend: Any) -> FewshotStage:
                             max_tokens=sampling.max_tokens, n=section.n, stop=STOPS[name])
     common = {"seed": config.run.seed, "shots": section.shots,
               "batch_size": section.batch_size, "prefix_groups": section.prefix_groups,
-              "library": library}
+              "library": library, "early_stop": config.generation.early_stop}
     if name == "concepts":
         return Concepts(backend, params, **common)
     if name == "instructions":

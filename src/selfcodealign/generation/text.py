@@ -6,8 +6,9 @@ read completions of a real model (SmolLM2-135M, in `tests/data/real_completions.
 
 - **Run-on into a new example.** The answer is complete, then the model starts the next example
   with a heading the stop string does not match (`# Example 4`, `### Snippet`, `[Code]`,
-  `<instruction>`), often until `max_tokens`. `trim_runon` cuts the text at that line; what
-  comes before is the answer, complete even when the engine reports `length`.
+  `<instruction>`). `trim_runon` cuts the text at that line; what comes before is the answer.
+  (A completion that reached `max_tokens` is dropped whatever it holds, as the method says;
+  `generation.early_stop` ends such a run-on before it gets there.)
 - **Loops.** The model repeats a phrase until `max_tokens`: `is_looping` tells such a
   completion (dropped as `repetition`) from one that was merely long (`truncated`).
 - **Concept lists** with trailing prose, code instead of concepts, or an example's concepts
