@@ -140,7 +140,7 @@ class BackendConfig(Section):
 
 
 class SamplingConfig(Section):
-    """Sampling for the generation stages (METHOD.md, 'Sampling')."""
+    """Sampling for the generation stages (docs/method.md, 'Sampling')."""
 
     temperature: float = setting(0.7, "Sampling temperature.", ge=0)
     top_p: float = setting(1.0, "Nucleus sampling mass.", gt=0, le=1)
@@ -148,7 +148,7 @@ class SamplingConfig(Section):
 
 
 class GenerationConfig(Section):
-    """What the three LLM stages share (METHOD.md, 'Prompts')."""
+    """What the three LLM stages share (docs/method.md, 'Prompts')."""
 
     fewshot: Path | None = setting(
         None, "Few-shot library file in the reference's plain-text format (`### System:` "
@@ -307,7 +307,7 @@ class ExecuteConfig(Section):
 
 
 class SelectConfig(Section):
-    """Stage 5: selection, dedup, decontamination (METHOD.md order)."""
+    """Stage 5: selection, dedup, decontamination (docs/method.md order)."""
 
     max_instruction_words: int = setting(200, "Drop instructions longer than this.", ge=1)
     minhash_threshold: float = setting(0.7, "MinHash LSH Jaccard threshold.", gt=0, le=1)
@@ -340,7 +340,7 @@ class SelectConfig(Section):
 
 
 class TrainConfig(Section):
-    """Stage 6: prompt-masked SFT (METHOD.md, 'Stage 6'); the defaults are the paper's recipe."""
+    """Stage 6: prompt-masked SFT (docs/method.md, 'Stage 6'); defaults: the paper's recipe."""
 
     learning_rate: float = setting(1e-5, "Peak learning rate (Adafactor, linear schedule).", gt=0)
     epochs: float = setting(4.0, "Training epochs.", gt=0)

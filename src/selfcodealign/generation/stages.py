@@ -42,7 +42,7 @@ class ShotPicker:
 
 
 class FewshotStage(LLMStage):
-    """An LLM stage prompted with shots from a few-shot library (METHOD.md, 'Prompts')."""
+    """An LLM stage prompted with shots from a few-shot library (docs/method.md, 'Prompts')."""
 
     mode: ClassVar[str]
 

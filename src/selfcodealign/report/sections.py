@@ -278,7 +278,7 @@ def timing(data: dict[str, Any]) -> Safe:
                    note="Elapsed time is summed over a stage's sessions (resumes included).")
 
 
-# The paper's headline pass@1 (METHOD.md, "Stage 7"), shown next to a run's own scores.
+# The paper's headline pass@1 (docs/method.md, "Stage 7"), shown next to a run's own scores.
 PAPER_SCORES = (
     ("SelfCodeAlign-CQ-7B", 0.671, 0.652),
     ("StarCoder2-15B-Instruct", 0.634, 0.612),
@@ -308,7 +308,7 @@ def evaluation(data: dict[str, Any]) -> Safe:
         for bench, value in (("humaneval", humaneval), ("mbpp", mbpp)):
             if bench in scores:
                 chart_rows.append(Bar(f"paper: {model} {bench}+", value, pct(value), "muted"))
-    paper = table(["paper (METHOD.md)", "HumanEval+ pass@1", "MBPP+ pass@1"],
+    paper = table(["paper", "HumanEval+ pass@1", "MBPP+ pass@1"],
                   [[model, pct(h), pct(m)] for model, h, m in PAPER_SCORES], numeric=(1, 2))
     return section("evaluation", "Evaluation",
                    figure(bars(chart_rows, label="Evaluation scores", scale_max=1.0,

@@ -1,4 +1,4 @@
-"""The seed filters of the method (METHOD.md, "Stage 0"), each a named drop reason.
+"""The seed filters of the method (docs/method.md, "Stage 0"), each a named drop reason.
 
 Cheap checks run first: docstring, length, arguments, a returned value, banned words (whole
 words of the lower-cased code: `bug` drops "a bug" but not "debug"), banned imports (by exact

@@ -1,6 +1,6 @@
 """The optional docstring-quality judge: the base model says Yes or No for each seed.
 
-The question (METHOD.md, "Stage 0"): is the docstring enough to re-implement the function, and
+The question (docs/method.md, "Stage 0"): is the docstring enough to re-implement the function, and
 does it match it? The prompt shows the project's own 7 examples (judge_shots.yaml) in an order
 shuffled per seed (from the global seed and the seed's id), then the seed; the model completes
 greedily, at most 5 tokens. Only an answer starting with "yes" keeps the seed: "no", anything

@@ -1,1 +1,1 @@
-"""Selection: from executed samples to the SFT dataset (METHOD.md, "Stage 5"), and its export."""
+"""Selection: executed samples to the SFT dataset (docs/method.md, "Stage 5"), and its export."""

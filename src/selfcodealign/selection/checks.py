@@ -12,8 +12,8 @@
   uses keep their names (two programs calling different APIs stay apart).
 - `stub_program`: the response with every function body replaced by `return None`, to see
   whether the tests can tell a right answer from a wrong one.
-- `augment`: METHOD.md's test-in-instruction augmentation (1-5 of the sample's asserts appended),
-  guarded as the reference guards it.
+- `augment`: docs/method.md's test-in-instruction augmentation (1-5 of the sample's asserts
+  appended), guarded as the reference guards it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Selection in METHOD.md's order: one surviving response per instruction.
+"""Selection in docs/method.md's order: one surviving response per instruction.
 
 Pass 1 reads every sample once: format problems (`no_code_block`, `no_test_block`,
 `tests_without_asserts`, `incomplete_code`) and failures (`not_passed`) are dropped, and the
@@ -11,7 +11,7 @@ keeps an instruction the same way, with any good sample it has):
 - instruction checks, which no other sample can pass either, so the instruction is dropped:
   `instruction_too_long`, `duplicate_instruction`, `near_duplicate_instruction`, and the MinHash
   near-dedup of the response and of the code's AST form (`near_duplicate_response`, `_code`:
-  METHOD.md's dataset-level dedup, which the reference runs after choosing);
+  docs/method.md's dataset-level dedup, which the reference runs after choosing);
 - sample checks, after which the instruction's next sample is tried: the stub check
   (`tests_pass_on_stub`: tests that also pass when every function returns None cannot tell right
   from wrong), exact dedup of the response (`duplicate_response`), name diversification

@@ -1,4 +1,4 @@
-"""SFT with TRL's SFTTrainer, faithful to the paper's recipe (METHOD.md, "Stage 6").
+"""SFT with TRL's SFTTrainer, faithful to the paper's recipe (docs/method.md, "Stage 6").
 
 The data is tokenized here (format.py: BOS + prompt + response + EOS, loss on the response and
 EOS only) and handed to SFTTrainer already tokenized, with `completion_only_loss`. Recipe:
