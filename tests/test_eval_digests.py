@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from selfcodealign.evaluation.data import Dataset, load_dataset
-from selfcodealign.evaluation.oracle import SPECIAL_TASKS, OutputCheck
+from selfcodealign.evaluation.outputcheck import SPECIAL_TASKS, OutputCheck
 from selfcodealign.evaluation.score import (
     FAIL,
     PASS,

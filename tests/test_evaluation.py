@@ -16,7 +16,7 @@ import pytest
 from selfcodealign.backends.fake import FakeBackend
 from selfcodealign.evaluation.data import Dataset, load_dataset
 from selfcodealign.evaluation.generate import extract_code, generate_samples, instruction
-from selfcodealign.evaluation.oracle import OutputCheck
+from selfcodealign.evaluation.outputcheck import OutputCheck
 from selfcodealign.evaluation.score import (
     FAIL,
     PASS,

@@ -8,7 +8,7 @@
    the base inputs and on the plus inputs, each input under its own time limit
    `max(min_time_limit, factor * reference seconds)` (EvalPlus: 1.0 s and 4.0) and the whole run
    under `min(60, sum of limits) + 2` seconds. The solution sees only the inputs.
-3. Outside the sandbox each output is checked against the expected one (`oracle.py`). A set
+3. Outside the sandbox each output is checked against the expected one (`outputcheck.py`). A set
    passes when every input passes; `timeout` when the run was killed at its deadline; `fail`
    otherwise. plus counts as passed only when base passed too. pass@k is the unbiased
    estimator, for k in 1, 10, 100 where every task has at least k samples.
@@ -42,7 +42,7 @@ import orjson
 from selfcodealign.benchmarks import CACHE
 from selfcodealign.errors import InputError
 from selfcodealign.evaluation.data import Dataset, Problem
-from selfcodealign.evaluation.oracle import SPECIAL_TASKS, OutputCheck
+from selfcodealign.evaluation.outputcheck import SPECIAL_TASKS, OutputCheck
 from selfcodealign.execution import oracle as typed
 from selfcodealign.execution.base import HARNESS_VERSION, Limits, Status
 from selfcodealign.execution.sandbox import SandboxFront
