@@ -107,15 +107,14 @@ class LLMStage(Stage):
 
     @staticmethod
     def answer_done(text: str) -> bool:
-        """Whether a completion so far already holds the whole answer (`trim` would call it
-        complete); a backend may end it there (`SamplingParams.answer_done`)."""
+        """Whether a completion so far already holds the whole answer (nothing after it would
+        be read); a backend may end it there (`SamplingParams.answer_done`)."""
         return trim_runon(text)[1]
 
-    def trim(self, text: str) -> tuple[str, bool]:
-        """The part of a completion that is the answer, and whether that part is complete by
-        the layout whatever follows (`generation/text.py`). By default: up to a line that opens
-        a new example or prompt section."""
-        return trim_runon(text)
+    def trim(self, text: str) -> str:
+        """The part of a completion that is the answer (`generation/text.py`). By default: up
+        to a line that opens a new example or prompt section."""
+        return trim_runon(text)[0]
 
     def output_id(self, record: Rec, index: int) -> str:
         return make_id(record["id"], self.name, index)
@@ -151,7 +150,7 @@ class LLMStage(Stage):
                     "raw": completion.text, "prompt_tokens": completion.prompt_tokens,
                     "completion_tokens": completion.completion_tokens}
             rid = self.output_id(record, index)
-            text, _ = self.trim(completion.text)
+            text = self.trim(completion.text)
             if text.strip() != completion.text.strip():
                 info["trimmed"] = True  # parsed from the answer's part of `raw` only
                 self._count("trimmed")

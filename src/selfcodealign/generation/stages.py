@@ -92,10 +92,10 @@ class Concepts(FewshotStage):
         line, complete = concepts_line(text)
         return bool(line) and complete
 
-    def trim(self, text: str) -> tuple[str, bool]:
+    def trim(self, text: str) -> str:
         # the concepts are the first line: once it is finished, the rest does not matter
         line, complete = concepts_line(text)
-        return (line, True) if line and complete else (text, False)
+        return line if line and complete else text
 
     def parse(self, record: Rec, text: str, meta: dict[str, Any]) -> dict[str, Any] | str:
         by_id = {example.id: example for example in self.library.examples}
