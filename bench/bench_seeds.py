@@ -23,9 +23,9 @@ from pathlib import Path
 from selfcodealign.config import load_config
 from selfcodealign.overlap.decontam import Decontaminator, normalise
 from selfcodealign.overlap.minhash import Deduper, shingles
-from selfcodealign.seeds.command import mine_seeds
 from selfcodealign.seeds.corpus import decode, open_corpus
 from selfcodealign.seeds.extract import extract
+from selfcodealign.steps.seeds import mine_seeds
 
 
 def stdlib_functions() -> tuple[list[str], int, float]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from selfcodealign.config import load_config
-from selfcodealign.selection.command import select
+from selfcodealign.steps.select import select
 
 WORDS = [f"w{i}" for i in range(5000)]
 

@@ -21,7 +21,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from selfcodealign.config import load_config
-from selfcodealign.training.format import tokenize
+from selfcodealign.prompts.instruct import tokenize
 from selfcodealign.training.sft import train
 from tiny_model import build_tiny_model
 

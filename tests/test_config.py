@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from selfcodealign import registry
 from selfcodealign.config import (
-    STAGES,
     Config,
     config_hash,
     load_config,
@@ -132,7 +132,7 @@ def test_stage_fingerprints_hold_only_output_settings() -> None:
     assert "backend.base_url" not in concepts and "backend.name" not in concepts
     operational = load_config(None, ["run.flush_every=3", "run.compress=true",
                                      "execute.workers=7", "run.name=other"])
-    for stage in STAGES:
+    for stage in registry.names():
         assert stage_settings(operational, stage) == stage_settings(base, stage), stage
     hotter = load_config(None, ["sampling.temperature=0.9"])
     assert stage_settings(hotter, "responses") != stage_settings(base, "responses")

@@ -78,7 +78,7 @@ def test_mbpp_prompt_with_the_assertion_in_its_docstring() -> None:
 
 def test_the_wrapper_follows_the_models_saved_template(tiny_model: Path) -> None:
     transformers = pytest.importorskip("transformers")
-    from selfcodealign.training.format import CHAT_TEMPLATE, build_prompt
+    from selfcodealign.prompts.instruct import CHAT_TEMPLATE, build_prompt
 
     tok = transformers.AutoTokenizer.from_pretrained(tiny_model)
     assert Wrapper(None)("Do X.", "```python") == build_prompt("Do X.") + "```python"

@@ -137,7 +137,7 @@ def test_three_stages_end_to_end_through_the_cli(run_cli: Callable[..., Any],
 WRITER = """
 import sys
 from selfcodealign.config import load_config
-from selfcodealign.generation.command import generate
+from selfcodealign.steps.generate import generate
 config = load_config(None, ["backend.name=fake", f"backend.script={sys.argv[3]}",
                             "concepts.batch_size=4", "run.flush_every=1"])
 generate(config, "concepts", sys.argv[1], sys.argv[2])

@@ -154,7 +154,9 @@ def test_train_then_evaluate_the_trained_model(tmp_path: Path, tiny_model: Path,
                                                benchmark_dir: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("trl")
-    from selfcodealign.pipeline import PipelineResult, StageRun, _evaluate, _train
+    from selfcodealign.registry import StageRun
+    from selfcodealign.steps.evaluate import evaluate_in_run
+    from selfcodealign.steps.train import train_in_run as _train
     from selfcodealign.store import RunStore
 
     monkeypatch.setenv("SELFCODEALIGN_CACHE", str(tmp_path / "cache"))
@@ -176,18 +178,20 @@ def test_train_then_evaluate_the_trained_model(tmp_path: Path, tiny_model: Path,
     again = StageRun("train")
     _train(config, store, again, force=False)
     assert again.action == "skipped"  # a rerun does not train twice
-    result = PipelineResult(store.path, [], complete=False)
+    outcome: dict[str, Any] = {}
     scored = StageRun("evaluate")
-    _evaluate(config, store, scored, result)
+    evaluate_in_run(config, store, scored, outcome)
     results = orjson.loads((store.path / "evaluate" / "humaneval.results.json").read_bytes())
     assert results["model"] == str(store.path / "train") and len(results["eval"]) == 2
-    assert result.evaluation["humaneval"]["tasks"] == 2 and "humaneval+" in scored.note
+    assert outcome["evaluation"]["humaneval"]["tasks"] == 2 and "humaneval+" in scored.note
 
 
 def test_an_empty_dataset_skips_training_and_evaluates_the_base_model(tmp_path: Path) -> None:
     """A small real model may leave no sample standing: `run --until evaluate` then skips the
     training (nothing to learn from) instead of failing, and evaluates the base model."""
-    from selfcodealign.pipeline import StageRun, _train, evaluated_model
+    from selfcodealign.registry import StageRun
+    from selfcodealign.steps.train import evaluated_model
+    from selfcodealign.steps.train import train_in_run as _train
 
     class Store:
         path = tmp_path

@@ -140,13 +140,15 @@ def test_the_band_sharded_index_finds_what_the_local_one_does(cluster: Any) -> N
 
 def test_the_type_check_on_ray_agrees(cluster: Any) -> None:
     pytest.importorskip("basedpyright")
-    from selfcodealign.distributed.seeds import RayPreparer, RayTypeChecker
-    from selfcodealign.seeds.typecheck import TypeChecker
+    from selfcodealign.executor import for_config
+    from selfcodealign.seeds.typecheck import ShardedTypeChecker, TypeChecker, check_shard
 
     snippets = {f"s{i}": (f"def f{i}(x: int) -> int:\n    return x + {i}\n" if i % 2 else
                           f"def f{i}(x: int) -> str:\n    return x + {i}\n") for i in range(6)}
     config = load_config(None, ["executor.name=ray", "seeds.decontaminate=false"])
-    on_ray = RayTypeChecker(RayPreparer(config, None), batch_size=100)
+    shards = for_config(config).shard_map(check_shard, 100)
+    assert shards is not None
+    on_ray = ShardedTypeChecker(shards)
     expected = TypeChecker(batch_size=100).check(snippets)
     assert on_ray.check(snippets) == expected
     assert sorted(k for k, v in expected.items() if v) == ["s0", "s2", "s4"]

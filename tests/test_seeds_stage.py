@@ -18,9 +18,9 @@ import orjson
 import pytest
 
 from selfcodealign.config import load_config
-from selfcodealign.seeds.command import mine_seeds
 from selfcodealign.seeds.corpus import open_corpus
 from selfcodealign.seeds.typecheck import CRASHED, TypeChecker
+from selfcodealign.steps.seeds import mine_seeds
 
 
 def fn(name: str, body: str = "return a + b", doc: str = "Combine two values.") -> str:
@@ -169,7 +169,7 @@ def test_stdlib_yields_typed_seeds_through_the_cli(run_cli: Callable[..., Any],
 WRITER = """
 import sys
 from selfcodealign.config import load_config
-from selfcodealign.seeds.command import mine_seeds
+from selfcodealign.steps.seeds import mine_seeds
 config = load_config(None, ["seeds.typecheck=false", "seeds.decontaminate=false",
                             "seeds.batch_files=10", "run.flush_every=5"],
                      {"seeds.corpus": [sys.argv[1]]})

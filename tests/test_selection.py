@@ -21,7 +21,7 @@ from selfcodealign.selection.checks import (
     format_problem,
     stub_program,
 )
-from selfcodealign.selection.command import select
+from selfcodealign.steps.select import select
 
 py = "```python\n{}\n```"
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from selfcodealign.config import load_config
-from selfcodealign.training.format import build_prompt, tokenize
+from selfcodealign.prompts.instruct import build_prompt, tokenize
 
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("trl")
@@ -153,7 +153,7 @@ def test_training_and_evaluation_prompts_agree_token_for_token(tiny_model: Path,
                                                               tmp_path: Path) -> None:
     """Whether or not the tokenizer adds BOS by itself, the evaluation prompt a backend encodes
     with the defaults, the saved chat template and the training sequence start alike."""
-    from selfcodealign.training.format import CHAT_TEMPLATE, bos_prefix
+    from selfcodealign.prompts.instruct import CHAT_TEMPLATE, bos_prefix
 
     plain = transformers.AutoTokenizer.from_pretrained(tiny_model)  # adds no BOS itself
     adding = transformers.AutoTokenizer.from_pretrained(tiny_model)

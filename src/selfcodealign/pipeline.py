@@ -34,26 +34,25 @@ from typing import Any
 
 import orjson
 
+from selfcodealign import registry
 from selfcodealign.backends.base import Completion, LLMBackend, SamplingParams
-from selfcodealign.config import STAGES, Config, to_yaml
+from selfcodealign.config import Config, to_yaml
 from selfcodealign.errors import ConfigError, InputError
 from selfcodealign.models import resolve_model
+from selfcodealign.registry import StageContext, StageRun
 from selfcodealign.store import RunStore
-from selfcodealign.store.files import atomic_write
 from selfcodealign.store.stage import now_iso
 
 log = logging.getLogger(__name__)
 
-DATA_STAGES = ("seeds", "concepts", "instructions", "responses", "execute", "select")
-LLM_STAGES = ("concepts", "instructions", "responses")
-UPSTREAM = {"concepts": "seeds", "instructions": "concepts", "responses": "instructions",
-            "execute": "responses", "select": "execute"}
-TRAIN_DONE = "done.json"
+__all__ = ["LazyBackend", "PipelineResult", "StageRun", "dry_run_plan", "planned",
+           "reproduction", "run_pipeline"]
 
 
 def planned(config: Config) -> list[str]:
-    """The stages `run` goes through, in order, up to `run.until`."""
-    return list(STAGES[:STAGES.index(config.run.until) + 1])
+    """The stages `run` goes through, in order, up to `run.until` (the stage table's order)."""
+    names = registry.names()
+    return list(names[:names.index(config.run.until) + 1])
 
 
 class LazyBackend:
@@ -69,10 +68,10 @@ class LazyBackend:
     @property
     def inner(self) -> LLMBackend:
         if self._inner is None:
-            from selfcodealign.executor import llm_backend
+            from selfcodealign.executor import for_config
 
             log.info("loading %s (%s backend)", self.model, self.name)
-            self._inner = llm_backend(self.config)
+            self._inner = for_config(self.config).llm_backend()
             self.created_at = time.time()
         return self._inner
 
@@ -93,21 +92,6 @@ class LazyBackend:
         if self._inner is not None:
             self._inner.close()
             self._inner = None
-
-
-@dataclass
-class StageRun:
-    """What the pipeline did with one stage in this invocation."""
-
-    name: str
-    action: str = "pending"  # ran | skipped | stopped | pending
-    kept: int = 0
-    dropped: int = 0
-    complete: bool = False
-    seconds: float = 0.0  # this invocation
-    total_seconds: float = 0.0  # all sessions, from the stage's stats
-    note: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,7 +144,7 @@ def _is_current(store: RunStore, stage: str) -> bool:
     stats = store.stage_stats(stage)
     if not stats.get("complete"):
         return False
-    upstream = UPSTREAM.get(stage)
+    upstream = registry.upstream(stage)
     if upstream is None:
         return True
     up = store.stage_stats(upstream)
@@ -184,7 +168,7 @@ def run_pipeline(config: Config, *, limit: int | None = None, force: bool = Fals
                 on_stage(index, len(stages), stage.name)
             started = time.monotonic()
             _run_one(config, store, stage, backend, limit=limit, force=force, result=result)
-            if stage.name == LLM_STAGES[-1]:
+            if stage.name == registry.names("llm")[-1]:
                 backend.close()  # free the GPUs (or Ray actors) for execution and training
             stage.seconds = round(time.monotonic() - started, 3)
             _record(store, stages)
@@ -210,140 +194,50 @@ def _record(store: RunStore, stages: list[StageRun]) -> None:
 
 def _run_one(config: Config, store: RunStore, stage: StageRun, backend: LazyBackend, *,
              limit: int | None, force: bool, result: PipelineResult) -> None:
-    name = stage.name
-    if name in DATA_STAGES:
-        # --limit is the seeds stage's total number of corpus inputs, so a rerun of the same
-        # command continues the same trial instead of mining N more
-        left = None if limit is None or name != "seeds" else \
-            max(0, limit - int(store.stage_stats("seeds").get("inputs_done", 0)))
-        if _is_current(store, name) or left == 0:
-            stage.action, stage.note = "skipped", "complete"
-        else:
-            stage.summary = _run_data_stage(config, name, backend, limit=left, force=force)
-            stage.action = "ran"
-        stats = store.stage_stats(name)
-        stage.kept, stage.dropped = int(stats.get("kept", 0)), int(stats.get("dropped", 0))
-        stage.complete = bool(stats.get("complete"))
-        stage.total_seconds = float(stats.get("elapsed_s", 0.0))
-        limited = name == "seeds" and limit is not None
-        if name == "seeds" and not stage.kept and (stage.complete or limited):
-            raise InputError(f"no seed functions were mined from {stats.get('inputs_done', 0)}"
-                             " corpus inputs; check seeds.corpus, the seed filters (see the "
-                             "seeds stage's rejects) or raise --limit")
-        if not stage.complete and not limited:
-            stage.action = "stopped"
-            deferred = stats.get("metrics", {}).get("deferred", 0)
-            stage.note = (f"incomplete ({int(deferred)} inputs deferred after transient "
-                          "errors); rerun to retry them" if deferred else
-                          "incomplete; rerun to continue")
-        elif not stage.complete:
-            stage.note = f"limited to {limit} corpus inputs"
+    spec = registry.get(stage.name)
+    ctx = StageContext(config, store, backend, stage, force=force)
+    if not spec.makes_records:  # trains or scores a model; it says itself what it did
+        spec.load()(ctx)
+        result.evaluation = ctx.results.get("evaluation", result.evaluation)
         return
-    if name == "train":
-        _train(config, store, stage, force=force)
-    elif name == "evaluate":
-        _evaluate(config, store, stage, result)
-
-
-def _run_data_stage(config: Config, name: str, backend: LazyBackend, *, limit: int | None,
-                    force: bool) -> dict[str, Any]:
-    if name == "seeds":
-        from selfcodealign.seeds.command import mine_seeds
-
-        return mine_seeds(config, None, limit=limit, force=force)
-    if name in LLM_STAGES:
-        if not config.backend.model and config.backend.name != "fake":
-            raise ConfigError(f"stage '{name}' needs a model: set backend.model or pass --model")
-        from selfcodealign.generation.command import generate
-
-        return generate(config, name, None, None, force=force, backend=backend)
-    if name == "execute":
-        from selfcodealign.execution.command import execute
-
-        return execute(config, None, None, force=force)
-    from selfcodealign.selection.command import select
-
-    return select(config, None, None, force=force)
-
-
-def _train(config: Config, store: RunStore, stage: StageRun, *, force: bool) -> None:
-    folder = store.path / "train"
-    done = folder / TRAIN_DONE
-    if done.is_file():
-        summary = orjson.loads(done.read_bytes())
-        stage.action, stage.note, stage.complete = "skipped", "trained", True
-        stage.kept = int(summary.get("examples", 0))
-        stage.total_seconds = float(summary.get("seconds", 0.0))
-        return
-    if config.backend.name == "fake":
-        stage.action, stage.complete = "skipped", True
-        stage.note = "the fake backend has no weights to train"
-        return
-    if not config.backend.model:
-        raise ConfigError("train needs a base model: set backend.model or pass --model")
-    chosen = store.stage_stats("select")
-    if chosen.get("complete") and int(chosen.get("kept", 0)) == 0:
-        # A small model may leave no sample standing: nothing to fine-tune, and `evaluate`
-        # then scores the base model, which is what a run's user asks to see.
-        stage.action, stage.complete = "skipped", True
-        stage.note = "the dataset is empty: nothing to train (evaluate scores the base model)"
-        log.warning("train: the dataset is empty; nothing to train, evaluating the base model")
-        return
-    from selfcodealign.training.sft import train
-
-    started = time.monotonic()
-    summary = train(str(store.path / "dataset"), config.backend.model, str(folder),
-                    config.train, seed=config.run.seed, config=config,
-                    gguf_file=config.backend.gguf_file)
-    summary["seconds"] = round(time.monotonic() - started, 3)
-    atomic_write(done, orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    store.record("reproduction", "trained_model", str(folder))
-    stage.action, stage.complete, stage.kept = "ran", True, int(summary["examples"])
-    stage.total_seconds = summary["seconds"]
-    stage.summary = summary
-    stage.note = f"{summary['steps']} steps, final loss {summary['train_loss']:.4f}"
-
-
-def evaluated_model(config: Config, store: RunStore) -> Config:
-    """The config that evaluates the trained model when there is one, else the base model.
-    A trained model is served by the transformers backend unless vLLM is configured (an
-    OpenAI-compatible server serves the base model, not the run's checkpoint)."""
-    trained = store.path / "train"
-    if not (trained / TRAIN_DONE).is_file():
-        return config
-    backend_name = config.backend.name if config.backend.name in ("vllm", "transformers") \
-        else "transformers"
-    return config.model_copy(update={"backend": config.backend.model_copy(
-        update={"name": backend_name, "model": str(trained), "revision": None,
-                "gguf_file": None})})
-
-
-def _evaluate(config: Config, store: RunStore, stage: StageRun, result: PipelineResult) -> None:
-    from selfcodealign.evaluation.command import evaluate
-
-    folder = store.stage_dir("evaluate")
-    todo = [b for b in config.evaluate.benchmarks
-            if not (folder / f"{b}.results.json").is_file()]
-    if not todo:
-        stage.action, stage.complete, stage.note = "skipped", True, "scored"
+    name, first = spec.name, spec.upstream is None
+    # --limit is the first stage's total number of corpus inputs, so a rerun of the same
+    # command continues the same trial instead of mining N more
+    left = None if limit is None or not first else \
+        max(0, limit - int(store.stage_stats(name).get("inputs_done", 0)))
+    if _is_current(store, name) or left == 0:
+        stage.action, stage.note = "skipped", "complete"
     else:
-        cfg = evaluated_model(config, store)
-        cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(
-            update={"benchmarks": todo})})
-        evaluate(cfg)  # one model load and one sandbox for all of them
-        stage.action, stage.complete = "ran", True
-    scores = store.manifest().get("evaluation", {})
-    result.evaluation = scores
-    stage.kept = sum(int(s.get("tasks", 0)) for s in scores.values())
-    stage.note = ", ".join(
-        f"{b}+ {s['pass_at_k']['plus'].get('pass@1', 0.0):.1%}" for b, s in scores.items()
-        if s.get("pass_at_k", {}).get("plus")) or stage.note
+        if spec.kind == "llm" and not config.backend.model and config.backend.name != "fake":
+            raise ConfigError(f"stage '{name}' needs a model: set backend.model or pass --model")
+        ctx.limit = left
+        stage.summary = spec.load()(ctx)
+        stage.action = "ran"
+    stats = store.stage_stats(name)
+    stage.kept, stage.dropped = int(stats.get("kept", 0)), int(stats.get("dropped", 0))
+    stage.complete = bool(stats.get("complete"))
+    stage.total_seconds = float(stats.get("elapsed_s", 0.0))
+    limited = first and limit is not None
+    if first and not stage.kept and (stage.complete or limited):
+        settings = ("seeds.corpus, the seed filters" if name == "seeds" else
+                    f"the {spec.section or name} settings")
+        made = "seed functions were mined" if name == "seeds" else f"{name} records were made"
+        raise InputError(f"no {made} from {stats.get('inputs_done', 0)} corpus inputs; check "
+                         f"{settings} (see the {name} stage's rejects) or raise --limit")
+    if not stage.complete and not limited:
+        stage.action = "stopped"
+        deferred = stats.get("metrics", {}).get("deferred", 0)
+        stage.note = (f"incomplete ({int(deferred)} inputs deferred after transient "
+                      "errors); rerun to retry them" if deferred else
+                      "incomplete; rerun to continue")
+    elif not stage.complete:
+        stage.note = f"limited to {limit} corpus inputs"
 
 
 def dry_run_plan(config: Config) -> dict[str, Any]:
     """What `run` would do and cost, without running or loading anything."""
     from selfcodealign.generation.base import item_rng
-    from selfcodealign.generation.command import build_stage
+    from selfcodealign.steps.generate import build_stage
 
     store = RunStore.for_config(config)
     seeds = store.stage_stats("seeds")
@@ -360,12 +254,13 @@ def dry_run_plan(config: Config) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     total = {"requests": 0, "completions": 0, "prompt_tokens": 0, "completion_tokens": 0}
     for name in planned(config):
-        stats = store.stage_stats(name) if name in DATA_STAGES else {}
+        spec = registry.get(name)
+        stats = store.stage_stats(name) if spec.makes_records else {}
         state = ("complete" if stats.get("complete") else "partial") if stats else "not started"
         row: dict[str, Any] = {"stage": name, "state": state,
                                "kept": stats.get("kept"), "dropped": stats.get("dropped")}
-        if name in LLM_STAGES:
-            upstream = store.stage_stats(UPSTREAM[name])
+        if spec.kind == "llm" and name in samples and spec.upstream is not None:
+            upstream = store.stage_stats(spec.upstream)
             # what the stage will get: its upstream's records when that is finished, else
             # one input per seed (S->C->I are one to one; I->R is one request per task)
             inputs = int(upstream["kept"]) if upstream.get("complete") else basis

@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from selfcodealign.backends.base import Completion, SamplingParams
+from selfcodealign.backends.loops import is_looping
 from selfcodealign.errors import BackendError
 from selfcodealign.extras import require
-from selfcodealign.generation.text import is_looping
 from selfcodealign.models import ModelSource, gguf_load_error, is_local, resolve_model
 
 
@@ -42,7 +42,7 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
 
 class EarlyStop:
     """Ends a sequence before `max_tokens` when what follows cannot matter: it is stuck in a
-    loop (`generation.text.is_looping`; dropped either way, and on a CPU a looping row holds
+    loop (`backends.loops.is_looping`; dropped either way, and on a CPU a looping row holds
     its whole batch), or the stage's `answer_done` says its answer is already complete.
     Checked every `every` new tokens on the decoded completion."""
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from selfcodealign import registry
 from selfcodealign.cli.app import (
     cli,
     executor_options,
@@ -52,7 +53,7 @@ def evaluate_command(samples: str | None, output_path: str | None, limit: int | 
     from rich.console import Console
     from rich.table import Table
 
-    from selfcodealign.evaluation.command import evaluate
+    from selfcodealign.steps.evaluate import evaluate
 
     config = resolve(click.get_current_context(), **flags)
     console = Console()
@@ -80,11 +81,11 @@ fewshot_option = click.option(
     help="Few-shot library in the reference's plain-text format (generation.fewshot).")
 
 
-def _llm_command(name: str, summary: str, example: str) -> None:
+def _llm_command(name: str, summary: str, example: str, upstream: str) -> None:
     def command(input_path: str | None, output_path: str | None, dry_run: bool,
                 limit: int | None, force: bool, **flags: Any) -> None:
-        from selfcodealign.generation.command import dry_run as plan
-        from selfcodealign.generation.command import generate
+        from selfcodealign.steps.generate import dry_run as plan
+        from selfcodealign.steps.generate import generate
 
         config = resolve(click.get_current_context(), **flags)
         if dry_run:
@@ -112,26 +113,29 @@ def _llm_command(name: str, summary: str, example: str) -> None:
         click.option("--output", "output_path", type=click.Path(dir_okay=False),
                      help=f"Output JSONL (default: the run's {name} stage)."),
         click.option("--input", "input_path", type=click.Path(dir_okay=False),
-                     help="Input JSONL (default: the run's previous stage)."),
+                     help=f"Input JSONL (default: the run's {upstream} stage)."),
     ):
         decorated = option(decorated)
     cli.command(name)(decorated)
 
 
-_llm_command("concepts", "S->C: the base model lists the programming concepts of each seed "
-             "(8-shot).", "selfcodealign concepts --input seeds.jsonl --output concepts.jsonl "
-             "--backend vllm --model bigcode/starcoder2-15b")
-_llm_command("instructions", "C->I: the base model writes one task per concept list (8-shot).",
-             "selfcodealign instructions --run-name demo --backend openai "
-             "--base-url http://localhost:8000/v1 --model bigcode/starcoder2-15b")
-_llm_command("responses", "I->R: the base model answers each task and writes its own tests "
-             "(n=10).", "selfcodealign responses --run-name demo --dry-run")
+_EXAMPLES = {
+    "concepts": "selfcodealign concepts --input seeds.jsonl --output concepts.jsonl "
+                "--backend vllm --model bigcode/starcoder2-15b",
+    "instructions": "selfcodealign instructions --run-name demo --backend openai "
+                    "--base-url http://localhost:8000/v1 --model bigcode/starcoder2-15b",
+}
+for _spec in registry.stages():  # one command per LLM stage of the stage table
+    if _spec.kind == "llm":
+        _llm_command(_spec.name, _spec.summary, _EXAMPLES.get(
+            _spec.name, f"selfcodealign {_spec.name} --run-name demo --dry-run"),
+            _spec.upstream or "corpus")
 
 
 @cli.command("prompt")
 @shared_options
 @fewshot_option
-@click.argument("stage", type=click.Choice(["concepts", "instructions", "responses"]))
+@click.argument("stage", type=click.Choice(registry.names("llm")))
 @click.option("--input", "input_path", type=click.Path(dir_okay=False, exists=True),
               help="The stage's usual input JSONL (default: the run's previous stage).")
 @click.option("--run-name", help="Run whose previous stage is the input (run.name).")
@@ -154,7 +158,7 @@ def prompt_command(stage: str, input_path: str | None, index: int, shots: str | 
     import sys
 
     from selfcodealign.errors import ConfigError
-    from selfcodealign.generation.command import render_prompt
+    from selfcodealign.steps.generate import render_prompt
 
     config = resolve(click.get_current_context(), **flags)
     positions = None
@@ -234,7 +238,7 @@ def seeds_command(output_path: str | None, limit: int | None, force: bool,
       selfcodealign seeds --output seeds.jsonl
       selfcodealign seeds --corpus ~/src/myrepo --corpus data/the-stack.parquet --run-name demo
     """
-    from selfcodealign.seeds.command import mine_seeds
+    from selfcodealign.steps.seeds import mine_seeds
 
     config = resolve(click.get_current_context(), **flags)
     summary = mine_seeds(config, output_path, limit=limit, force=force)
@@ -285,7 +289,7 @@ def select_command(input_path: str | None, output_dir: str | None, seeds_path: s
       selfcodealign select --input executed.jsonl --output data/sft
       selfcodealign select --run-name demo --push-to-hub me/selfcodealign-data
     """
-    from selfcodealign.selection.command import select
+    from selfcodealign.steps.select import select
 
     config = resolve(click.get_current_context(), **flags)
     summary = select(config, input_path, output_dir, seeds_path=seeds_path, force=force)
@@ -325,7 +329,7 @@ def execute_command(input_path: str | None, output_path: str | None, limit: int 
       selfcodealign execute --run-name demo
       selfcodealign execute --run-name demo --ray-address auto    # sandbox actors on Ray
     """
-    from selfcodealign.execution.command import execute
+    from selfcodealign.steps.execute import execute
 
     config = resolve(click.get_current_context(), **flags)
     summary = execute(config, input_path, output_path, limit=limit, force=force)
@@ -359,7 +363,7 @@ def _print_execute_summary(summary: dict[str, Any]) -> None:
 @model_options
 @executor_options
 @fewshot_option
-@click.option("--until", type=click.Choice(["select", "train", "evaluate"]),
+@click.option("--until", type=click.Choice(registry.names()),
               help="Last stage to run (run.until): the dataset, training, or evaluation.")
 @click.option("--dry-run", is_flag=True,
               help="Show the stages, their state and what the rest would cost; run nothing.")

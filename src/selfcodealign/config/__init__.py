@@ -9,11 +9,9 @@ from selfcodealign.config.layers import (
     stage_settings,
     to_yaml,
 )
-from selfcodealign.config.schema import STAGE_DEPENDENCIES, STAGES, Config
+from selfcodealign.config.schema import Config
 
 __all__ = [
-    "STAGES",
-    "STAGE_DEPENDENCIES",
     "Config",
     "config_hash",
     "load_config",

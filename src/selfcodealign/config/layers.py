@@ -17,7 +17,8 @@ import orjson
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from selfcodealign.config.schema import STAGE_DEPENDENCIES, STAGES, Config
+from selfcodealign import registry
+from selfcodealign.config.schema import Config
 from selfcodealign.errors import ConfigError
 
 # --- layering -------------------------------------------------------------------------------
@@ -223,12 +224,14 @@ def _flatten(model: BaseModel, dumped: Mapping[str, Any], prefix: str) -> dict[s
 
 def stage_settings(config: Config, stage: str) -> dict[str, Any]:
     """The output-affecting settings of `stage`, flat and JSON-ready: its resume fingerprint."""
-    if stage not in STAGE_DEPENDENCIES:
-        raise ConfigError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    try:
+        spec = registry.get(stage)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     dumped = config.model_dump(mode="json")
     flat = _flatten(config, dumped, "")
     out: dict[str, Any] = {}
-    for dep in STAGE_DEPENDENCIES[stage]:
+    for dep in spec.fingerprint:
         if dep.startswith("backend.") and stage == "seeds" and not config.seeds.judge:
             continue  # the model touches seeds only through the optional docstring judge
         out.update({k: v for k, v in flat.items() if k == dep or k.startswith(dep + ".")})

@@ -15,18 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-STAGES = (
-    "seeds",
-    "concepts",
-    "instructions",
-    "responses",
-    "execute",
-    "select",
-    "train",
-    "evaluate",
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 def setting(default: Any, description: str, *, affects_output: bool = True, **kw: Any) -> Any:
@@ -67,11 +56,21 @@ class RunConfig(Section):
         True, "Keep every LLM call in a SQLite cache in the run (or next to --output), so the "
         "same request is never sent twice.", affects_output=False,
     )
-    until: Literal["select", "train", "evaluate"] = setting(
+    until: str = setting(
         "select", "`selfcodealign run` goes from seeds up to this stage: the SFT dataset "
-        "(select), then fine-tuning (train), then HumanEval+/MBPP+ scores (evaluate).",
+        "(select), then fine-tuning (train), then HumanEval+/MBPP+ scores (evaluate); any "
+        "stage of the stage table may end a run.",
         affects_output=False,
     )
+
+    @field_validator("until")
+    @classmethod
+    def _known_stage(cls, value: str) -> str:
+        from selfcodealign import registry
+
+        if value not in registry.names():
+            raise ValueError(f"unknown stage {value!r}; stages: {', '.join(registry.names())}")
+        return value
     fsync: bool = setting(
         False,
         "fsync every flush (survives power loss; a killed process loses at most the batch in "
@@ -494,17 +493,3 @@ class Config(Section):
     evaluate: EvaluateConfig = Field(
         default_factory=EvaluateConfig, description="Stage 7: evaluation."
     )
-
-
-# Sections (or single dotted fields) whose output-affecting settings make up a stage's fingerprint.
-_LLM = ("backend", "sampling", "run.seed", "generation.early_stop")
-STAGE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
-    "seeds": ("seeds", "run.seed", "backend.model", "backend.revision"),  # model: the judge
-    "concepts": ("concepts", *_LLM),
-    "instructions": ("instructions", *_LLM),
-    "responses": ("responses", *_LLM),
-    "execute": ("execute",),
-    "select": ("select", "run.seed"),
-    "train": ("train", "backend.model", "backend.revision", "run.seed"),
-    "evaluate": ("evaluate", "backend"),
-}

@@ -34,7 +34,7 @@ from typing import Any
 
 from selfcodealign.codeblocks import solution_code
 from selfcodealign.evaluation.data import Problem
-from selfcodealign.training.format import bos_prefix, build_prompt
+from selfcodealign.prompts.instruct import bos_prefix, build_prompt
 
 PROFILE_NAMES = ("paper", "vllm-script")
 

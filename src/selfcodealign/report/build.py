@@ -21,14 +21,12 @@ from typing import Any
 import orjson
 import yaml
 
-from selfcodealign import __version__
+from selfcodealign import __version__, registry
 from selfcodealign.errors import InputError
 from selfcodealign.report import scan
 from selfcodealign.store import RunStore
 from selfcodealign.store.files import list_shards
 
-STAGES = ("seeds", "concepts", "instructions", "responses", "execute", "select")
-LLM_STAGES = ("concepts", "instructions", "responses")
 FUNNEL = (("seeds", "seeds"), ("concepts", "concepts"), ("instructions", "instructions"),
           ("responses", "responses"), ("passed", "passed execution"), ("selected", "selected"))
 
@@ -78,14 +76,14 @@ def _backend(manifest: dict[str, Any], config: dict[str, Any], settings: dict[st
     """Backend and model of the generation stages: what the latest LLM stage recorded in its
     stats, else the last generating command line, the generation stages' recorded settings,
     then config.yaml (which is the latest invocation's)."""
-    for name in reversed(LLM_STAGES):
+    for name in reversed(registry.names("llm")):
         info = (stages.get(name) or {}).get("info")
         recorded = info.get("backend") if isinstance(info, dict) else None
         if isinstance(recorded, dict) and recorded.get("name"):
             return str(recorded["name"]), recorded.get("model")
     backend = model = None
     for inv in manifest.get("invocations") or []:
-        if isinstance(inv, dict) and inv.get("command") in (*LLM_STAGES, "run"):
+        if isinstance(inv, dict) and inv.get("command") in (*registry.names("llm"), "run"):
             argv = [str(a) for a in inv.get("argv") or []]
             backend = _flag(argv, "--backend", "backend.name") or backend
             model = _flag(argv, "--model", "backend.model") or model
@@ -98,7 +96,7 @@ def _header(path: Path, manifest: dict[str, Any], config: dict[str, Any],
             stages: dict[str, dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
     run_cfg = config.get("run") if isinstance(config.get("run"), dict) else {}
     backend, model = _backend(manifest, config, settings, stages) if any(
-        s in stages for s in LLM_STAGES) else (None, None)
+        s in stages for s in registry.names("llm")) else (None, None)
     git = ((manifest.get("git") or {}).get("package") or {}) if isinstance(
         manifest.get("git"), dict) else {}
     return {
@@ -152,7 +150,7 @@ def _timing(manifest: dict[str, Any], stats: dict[str, dict[str, Any]]) -> dict[
 def _generation(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """LLM call metrics of the generation stages (tokens, parse rate, shared prompt prefix)."""
     out = {}
-    for stage in LLM_STAGES:
+    for stage in registry.names("llm"):
         metrics = (stats.get(stage) or {}).get("metrics") or {}
         if not metrics:
             continue
@@ -192,7 +190,7 @@ def _kept(store: RunStore, stage: str, stats: dict[str, Any]) -> int:
 def gather(run_dir: str | Path, *, sample_cap: int = scan.SAMPLE_CAP) -> dict[str, Any]:
     """Everything the report shows, as plain data. Raises InputError for a non-run folder."""
     path = Path(run_dir)
-    present = [s for s in STAGES if _is_stage(path / s)]
+    present = [s for s in registry.record_stages() if _is_stage(path / s)]
     if not path.is_dir() or (not (path / "manifest.json").is_file() and not present):
         raise InputError(f"{path} is not a run directory (no manifest.json and no stage folders)")
     store = RunStore(path)
@@ -201,10 +199,10 @@ def gather(run_dir: str | Path, *, sample_cap: int = scan.SAMPLE_CAP) -> dict[st
     for stage in present:
         stats[stage]["kept"] = _kept(store, stage, stats[stage])
     settings: dict[str, Any] = {}
-    for stage in reversed(LLM_STAGES):
+    for stage in reversed(registry.names("llm")):
         if stage in present and not settings:
             settings = _stage_settings(path / stage)
-    counts: dict[str, int | None] = {s: stats[s]["kept"] for s in STAGES[:4] if s in stats}
+    counts: dict[str, int | None] = {s: stats[s]["kept"] for s, _ in FUNNEL if s in stats}
     data: dict[str, Any] = {
         "run": _header(path, manifest, _read_yaml(path / "config.yaml"), stats, settings),
         "stats": stats, "drops": _drops(stats), "timing": _timing(manifest, stats),

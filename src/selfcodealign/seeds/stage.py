@@ -85,6 +85,19 @@ class Prepared:
     digests: list[str]
     sketches: list[tuple[Any, list[int]]] | None
 
+    @classmethod
+    def merge(cls, parts: Iterable[Prepared]) -> Prepared:
+        """One Prepared from the parts of a batch's shards, in input order."""
+        merged = cls({}, [], [], [], [])
+        for part in parts:
+            merged.drops.update(part.drops)
+            merged.candidates += part.candidates
+            merged.hits += part.hits
+            merged.digests += part.digests
+            assert part.sketches is not None and merged.sketches is not None
+            merged.sketches += part.sketches
+        return merged
+
 
 def _extract(record: Rec, cfg: SeedsConfig, words: re.Pattern[str] | None,
              drops: list[tuple[Rec, str]]) -> list[_Candidate]:
@@ -119,7 +132,7 @@ def prepare(batch: list[Rec], cfg: SeedsConfig, decontaminator: Decontaminator |
             deduper: Deduper | None) -> Prepared:
     """The per-file part of the stage, independent of every other batch: decode, parse,
     extract, filter, decontaminate, hash; with `deduper`, also the MinHash sketches. Runs
-    here, or in Ray tasks over shards of the batch (distributed/seeds.py)."""
+    here, or over shards of the batch where the executor has a shard map (`prepare_shard`)."""
     words = banned_word_pattern(cfg.banned_words)
     drops: dict[str, list[tuple[Rec, str]]] = {}
     candidates: list[_Candidate] = []
@@ -133,6 +146,13 @@ def prepare(batch: list[Rec], cfg: SeedsConfig, decontaminator: Decontaminator |
     return Prepared({k: v for k, v in drops.items() if v}, candidates, hits, digests, sketches)
 
 
+def prepare_shard(batch: list[Rec], cfg: SeedsConfig, decontaminator: Decontaminator | None,
+                  sketch: tuple[float, int, int]) -> Prepared:
+    """`prepare` for one shard of a batch on another worker, sketches included (the executor's
+    shard map runs it; it is pure, so a lost worker's shard can be computed again)."""
+    return prepare(batch, cfg, decontaminator, Deduper(*sketch))
+
+
 class SeedMiner(Stage):
     name: ClassVar[str] = "seeds"
 
@@ -140,8 +160,9 @@ class SeedMiner(Stage):
                  typechecker: SnippetChecker | None, judge: DocstringJudge | None = None,
                  preparer: Callable[[list[Rec]], Prepared] | None = None,
                  deduper: Any = None) -> None:
-        """`preparer` runs `prepare` elsewhere (on Ray), `deduper` replaces the in-process
-        near-dedup index (a ShardedDeduper on Ray); by default both are local."""
+        """`preparer` runs `prepare` elsewhere (the executor's shard map, results merged),
+        `deduper` replaces the in-process near-dedup index (the executor's); by default both
+        are local."""
         self.cfg = cfg
         self.batch_size = cfg.batch_files
         self.preparer = preparer

@@ -14,9 +14,9 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from selfcodealign.errors import MissingExtraError
 from selfcodealign.extras import available, install_hint
@@ -97,4 +97,28 @@ class TypeChecker:
             if owner is not None and diagnostic.get("severity") == "error":
                 line = diagnostic.get("range", {}).get("start", {}).get("line", 0) + 1
                 errors[owner].append(f"line {line}: {diagnostic.get('message', '')}"[:300])
+        return errors
+
+
+def check_shard(items: list[tuple[str, str]], batch_size: int) -> tuple[dict[str, list[str]],
+                                                                        int]:
+    """The type check of one shard of snippets on another worker: (errors, checker calls)."""
+    checker = TypeChecker(batch_size=batch_size)
+    return checker.check(dict(items)), checker.calls
+
+
+class ShardedTypeChecker:
+    """The type check over the executor's shard map (`check_shard` per shard of snippets)."""
+
+    def __init__(self, shards: Callable[[list[Any]], list[Any]]) -> None:
+        self.shards = shards
+        self.calls = 0
+
+    def check(self, snippets: Mapping[str, str]) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        if not snippets:
+            return errors
+        for found, calls in self.shards(list(snippets.items())):
+            errors.update(found)
+            self.calls += calls
         return errors

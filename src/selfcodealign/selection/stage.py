@@ -78,9 +78,9 @@ def _squash(text: str) -> str:
 class Selector:
     def __init__(self, cfg: SelectConfig, seed: int, *, decontaminator: Decontaminator | None,
                  sandbox: SandboxFront | None, limits: Limits, workdir: Path,
-                 make_index: Callable[[float, int, int], Any] | None = None) -> None:
-        """`make_index(threshold, perms, shingle)` builds each near-dedup index (a Ray-sharded
-        one on Ray); by default the in-process Deduper."""
+                 make_index: Callable[[float, int, int], Any | None] | None = None) -> None:
+        """`make_index(threshold, perms, shingle)` builds each near-dedup index (the executor's
+        `near_index`); where it gives None, or by default, the in-process Deduper."""
         self.cfg, self.seed = cfg, seed
         self.decontaminator, self.sandbox, self.limits = decontaminator, sandbox, limits
         self.passing: Counter[str] = Counter()
@@ -95,8 +95,11 @@ class Selector:
         self.kept_ids: set[str] = set()
         self.earlier: dict[str, str] = {}  # id -> drop reason, written by an earlier session
         args = (cfg.minhash_threshold, cfg.minhash_perms, cfg.shingle_size)
-        make = make_index or Deduper
-        self.dedup = {"instruction": make(*args), "response": make(*args), "code": make(*args)}
+
+        def make() -> Any:
+            return (make_index(*args) if make_index is not None else None) or Deduper(*args)
+
+        self.dedup = {"instruction": make(), "response": make(), "code": make()}
         self.db = sqlite3.connect(str(workdir / "candidates.sqlite"))
         self.db.execute("CREATE TABLE IF NOT EXISTS sample (id TEXT PRIMARY KEY, parent TEXT, "
                         "code TEXT, record BLOB)")

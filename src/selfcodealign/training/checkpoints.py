@@ -81,7 +81,7 @@ class BenchmarkCallback(TrainerCallback):
 
     def evaluate(self, model: Any, tokenizer: Any, checkpoint: Path, step: int
                  ) -> dict[str, float]:
-        from selfcodealign.evaluation.command import evaluate
+        from selfcodealign.steps.evaluate import evaluate
 
         train = self.config.train
         config = self.config.model_copy(deep=True)

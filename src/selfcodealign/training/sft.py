@@ -27,7 +27,7 @@ from selfcodealign.config.schema import Config, TrainConfig
 from selfcodealign.errors import BackendError, ConfigError, InputError
 from selfcodealign.extras import available, require
 from selfcodealign.models import ModelSource, gguf_load_error, resolve_model
-from selfcodealign.training.format import CHAT_TEMPLATE, instruction_response, tokenize
+from selfcodealign.prompts.instruct import CHAT_TEMPLATE, instruction_response, tokenize
 
 log = logging.getLogger(__name__)
 

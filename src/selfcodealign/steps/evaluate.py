@@ -17,7 +17,8 @@ from selfcodealign.errors import ConfigError
 from selfcodealign.evaluation.data import load_dataset
 from selfcodealign.evaluation.score import TimeLimits, read_samples, score
 from selfcodealign.execution.base import Limits
-from selfcodealign.executor import sandbox
+from selfcodealign.executor import for_config
+from selfcodealign.registry import StageContext, StageRun
 from selfcodealign.store import RunStore
 
 log = logging.getLogger("selfcodealign.evaluation")
@@ -81,9 +82,7 @@ class _Models:
         if self.given is not None:
             return self.given
         if self._made is None:
-            from selfcodealign.executor import llm_backend
-
-            self._made = llm_backend(self.config)
+            self._made = for_config(self.config).llm_backend()
         return self._made
 
     def close(self) -> None:
@@ -97,7 +96,8 @@ def _evaluate_all(config: Config, benchmarks: list[str], samples: str | None,
                   summaries: list[dict[str, Any]], store: RunStore | None,
                   models: _Models) -> None:
     cfg, ex = config.evaluate, config.execute
-    with sandbox(config, Limits(memory_mb=max(ex.memory_mb, 4096)), oracle=False) as box:
+    limits = Limits(memory_mb=max(ex.memory_mb, 4096))
+    with for_config(config).sandbox(limits, oracle=False) as box:
         for name in benchmarks:
             dataset = load_dataset(name, cfg.dataset_dir)
             results_path, samples_path = _paths(config, name, output, len(benchmarks) > 1)
@@ -160,3 +160,33 @@ def _local_tokenizer(config: Config, backend: LLMBackend) -> Any:
         log.warning("cannot load the tokenizer of %s; evaluation prompts carry no BOS text",
                     model)
         return None
+
+
+def evaluate_in_run(config: Config, store: RunStore, stage: StageRun,
+                    results: dict[str, Any]) -> None:
+    """Score the run's trained model (or the base model) on each benchmark not scored yet;
+    `stage` says what happened, `results["evaluation"]` gets the scores."""
+    from selfcodealign.steps.train import evaluated_model
+
+    folder = store.stage_dir("evaluate")
+    todo = [b for b in config.evaluate.benchmarks
+            if not (folder / f"{b}.results.json").is_file()]
+    if not todo:
+        stage.action, stage.complete, stage.note = "skipped", True, "scored"
+    else:
+        cfg = evaluated_model(config, store)
+        cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(
+            update={"benchmarks": todo})})
+        evaluate(cfg)  # one model load and one sandbox for all of them
+        stage.action, stage.complete = "ran", True
+    scores = store.manifest().get("evaluation", {})
+    results["evaluation"] = scores
+    stage.kept = sum(int(s.get("tasks", 0)) for s in scores.values())
+    stage.note = ", ".join(
+        f"{b}+ {s['pass_at_k']['plus'].get('pass@1', 0.0):.1%}" for b, s in scores.items()
+        if s.get("pass_at_k", {}).get("plus")) or stage.note
+
+
+def run_step(ctx: StageContext) -> dict[str, Any]:
+    evaluate_in_run(ctx.config, ctx.store, ctx.step, ctx.results)
+    return ctx.step.summary

@@ -13,7 +13,8 @@ from typing import Any
 from selfcodealign.config import Config
 from selfcodealign.execution.base import Limits
 from selfcodealign.execution.stage import Execute
-from selfcodealign.executor import sandbox
+from selfcodealign.executor import for_config
+from selfcodealign.registry import StageContext
 from selfcodealign.runner import run_stage
 from selfcodealign.stageio import open_target
 from selfcodealign.store import RunStore
@@ -43,7 +44,7 @@ def execute(
         upstream = RunStore.for_config(config)
         inputs, total = upstream.read("responses"), upstream.count("responses") or None
     target = open_target(config, "execute", output_path, force=force)
-    with sandbox(config, limits_from(config), oracle=config.execute.oracle) as box:
+    with for_config(config).sandbox(limits_from(config), oracle=config.execute.oracle) as box:
         isolation = box.describe()
         target.writer.stats.info["sandbox"] = isolation
         try:
@@ -59,3 +60,8 @@ def execute(
         "complete": stats.complete, "elapsed_s": stats.elapsed_s, "isolation": isolation,
         **target.finish(stats),
     }
+
+
+def run_step(ctx: StageContext) -> dict[str, Any]:
+    """The execute stage inside `selfcodealign run`: the run's responses in, verdicts out."""
+    return execute(ctx.config, None, None, force=ctx.force)

@@ -10,21 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from selfcodealign import registry
 from selfcodealign.backends import SamplingParams
 from selfcodealign.backends.base import LLMBackend
 from selfcodealign.config import Config
 from selfcodealign.errors import ConfigError
-from selfcodealign.executor import llm_backend
+from selfcodealign.executor import for_config
 from selfcodealign.generation.base import item_rng
 from selfcodealign.generation.cache import CachedBackend
 from selfcodealign.generation.stages import STOPS, Concepts, FewshotStage, Instructions, Responses
 from selfcodealign.prompts import load_library, template_hash
+from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec, run_stage
 from selfcodealign.stageio import open_target
 from selfcodealign.store import RunStore
 from selfcodealign.store.jsonl import count_lines, read_jsonl
-
-UPSTREAM = {"concepts": "seeds", "instructions": "concepts", "responses": "instructions"}
 
 
 def build_stage(config: Config, name: str, backend: Any) -> FewshotStage:
@@ -50,7 +50,9 @@ def _inputs(config: Config, name: str, input_path: str | None
     if input_path is not None:
         return read_jsonl(input_path), count_lines(input_path)
     store = RunStore.for_config(config)
-    return store.read(UPSTREAM[name]), store.count(UPSTREAM[name]) or None
+    upstream = registry.upstream(name)
+    assert upstream is not None
+    return store.read(upstream), store.count(upstream) or None
 
 
 def dry_run(config: Config, name: str, input_path: str | None) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def render_prompt(config: Config, name: str, input_path: str | None, index: int 
         seen = position + 1
         if position == index:
             return stage.render_prompt(record, chosen)
-    source = input_path or f"the run's {UPSTREAM[name]} stage"
+    source = input_path or f"the run's {registry.upstream(name)} stage"
     raise ConfigError(f"--index {index}: {source} has {seen} record(s)")
 
 
@@ -95,7 +97,7 @@ def generate(config: Config, name: str, input_path: str | None = None,
     target = open_target(config, name, output_path, force=force,
                          extra_settings={"prompts.template": template_hash(library)})
     owned = backend is None  # made here, so closed here
-    model: Any = llm_backend(config) if owned else backend
+    model: Any = for_config(config).llm_backend() if owned else backend
     backend = model
     if config.run.llm_cache:
         if target.output is not None:
@@ -130,3 +132,11 @@ def generate(config: Config, name: str, input_path: str | None = None,
             if prompt_units else 0.0,
             "cache_hits": getattr(backend, "hits", 0),
             "elapsed_s": stats.elapsed_s, **target.finish(stats)}
+
+
+def run_step(ctx: StageContext) -> dict[str, Any]:
+    """An LLM stage inside `selfcodealign run`, served by the run's one model."""
+    name = ctx.step.name
+    if not ctx.config.backend.model and ctx.config.backend.name != "fake":
+        raise ConfigError(f"stage '{name}' needs a model: set backend.model or pass --model")
+    return generate(ctx.config, name, None, None, force=ctx.force, backend=ctx.backend)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from selfcodealign.backends.base import LLMBackend
 from selfcodealign.config import Config
-from selfcodealign.executor import llm_backend
+from selfcodealign.executor import for_config
 from selfcodealign.overlap.decontam import Decontaminator
-from selfcodealign.runner import run_stage
+from selfcodealign.registry import StageContext
+from selfcodealign.runner import Rec, run_stage
 from selfcodealign.seeds.judge import DocstringJudge
-from selfcodealign.seeds.stage import SeedMiner, file_records
-from selfcodealign.seeds.typecheck import SnippetChecker, TypeChecker
+from selfcodealign.seeds.stage import Prepared, SeedMiner, file_records, prepare_shard
+from selfcodealign.seeds.typecheck import (
+    ShardedTypeChecker,
+    SnippetChecker,
+    TypeChecker,
+    check_shard,
+)
 from selfcodealign.stageio import open_target
 from selfcodealign.store import iter_records
 
@@ -19,33 +26,36 @@ log = logging.getLogger(__name__)
 
 
 def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | None = None,
-               force: bool = False) -> dict[str, Any]:
-    """Run the seeds stage over `config.seeds.corpus`; returns a summary."""
+               force: bool = False, backend: LLMBackend | None = None) -> dict[str, Any]:
+    """Run the seeds stage over `config.seeds.corpus`; returns a summary. `backend` (the run's
+    one model, kept open) serves the optional docstring judge; by default the executor's."""
     cfg = config.seeds
     benchmark_dir = str(cfg.benchmark_dir) if cfg.benchmark_dir else None
     decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
                       if cfg.decontaminate and cfg.benchmarks else None)
     typechecker: SnippetChecker | None = (TypeChecker(batch_size=cfg.typecheck_batch)
                                           if cfg.typecheck else None)
+    executor = for_config(config)
     judge = None
     if cfg.judge:
         if config.backend.model or config.backend.name == "fake":
-            judge = DocstringJudge(llm_backend(config), config.run.seed)
+            judge = DocstringJudge(backend if backend is not None else executor.llm_backend(),
+                                   config.run.seed)
         else:
             log.warning("seeds.judge is on but no backend model is configured; skipping the "
                         "docstring judge")
     target = open_target(config, "seeds", output_path, force=force)
-    preparer = deduper = None
-    if config.executor.name == "ray":
-        from selfcodealign.distributed.lsh import ShardedDeduper
-        from selfcodealign.distributed.seeds import RayPreparer, RayTypeChecker
+    preparer = None
+    shards = executor.shard_map(prepare_shard, cfg, decontaminator,
+                                (cfg.dedup_threshold, cfg.minhash_perms, cfg.shingle_size))
+    if shards is not None:
+        def preparer(batch: list[Rec]) -> Prepared:
+            return Prepared.merge(shards(batch))
 
-        preparer = RayPreparer(config, decontaminator)
         if typechecker is not None:
-            typechecker = RayTypeChecker(preparer, cfg.typecheck_batch)
-        deduper = ShardedDeduper(preparer.ray, cfg.dedup_threshold, cfg.minhash_perms,
-                                 cfg.shingle_size, config.executor.lsh_shards or
-                                 len(preparer.ray.nodes()))
+            checks = executor.shard_map(check_shard, cfg.typecheck_batch)
+            typechecker = ShardedTypeChecker(checks) if checks is not None else typechecker
+    deduper = executor.near_index(cfg.dedup_threshold, cfg.minhash_perms, cfg.shingle_size)
     miner = SeedMiner(cfg, decontaminator=decontaminator, typechecker=typechecker, judge=judge,
                       preparer=preparer, deduper=deduper)
     directory = target.writer.directory
@@ -62,6 +72,13 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     finally:
         if deduper is not None:
             deduper.close()
+        if judge is not None and backend is None:
+            judge.backend.close()  # made here for the judge alone
     return {"kept": stats.kept, "dropped": dict(stats.dropped), "files": stats.inputs_done,
             "complete": stats.complete, "elapsed_s": stats.elapsed_s, "restored": restored,
             "metrics": dict(stats.metrics), **target.finish(stats)}
+
+
+def run_step(ctx: StageContext) -> dict[str, Any]:
+    """The seeds stage inside `selfcodealign run` (the judge asks the run's one model)."""
+    return mine_seeds(ctx.config, None, limit=ctx.limit, force=ctx.force, backend=ctx.backend)

@@ -15,15 +15,17 @@ from typing import Any
 
 import orjson
 
-from selfcodealign.config import STAGES, Config
-from selfcodealign.execution.command import limits_from
-from selfcodealign.executor import sandbox as make_sandbox
+from selfcodealign import registry
+from selfcodealign.config import Config
+from selfcodealign.executor import for_config
 from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.progress import Progress
+from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec
 from selfcodealign.selection.export import export
 from selfcodealign.selection.stage import Selector
 from selfcodealign.stageio import open_target
+from selfcodealign.steps.execute import limits_from
 from selfcodealign.store import RunStore, iter_records
 from selfcodealign.store.files import atomic_write
 from selfcodealign.store.jsonl import read_jsonl
@@ -59,20 +61,10 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
     decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
                       if cfg.benchmarks else None)
     limits = limits_from(config)
-    box = (make_sandbox(config, limits) if cfg.check_tests else None)
-    make_index = None
-    if config.executor.name == "ray":  # the near-dedup indexes sharded by band over actors
-        from selfcodealign.distributed import connect
-        from selfcodealign.distributed.lsh import ShardedDeduper
-
-        ray = connect(config.executor)
-        shards = config.executor.lsh_shards or len(ray.nodes())
-
-        def make_index(threshold: float, perms: int, shingle: int) -> ShardedDeduper:
-            return ShardedDeduper(ray, threshold, perms, shingle, shards)
-
+    executor = for_config(config)
+    box = executor.sandbox(limits) if cfg.check_tests else None
     selector = Selector(cfg, config.run.seed, decontaminator=decontaminator, sandbox=box,
-                        limits=limits, workdir=writer.directory, make_index=make_index)
+                        limits=limits, workdir=writer.directory, make_index=executor.near_index)
     try:
         selector.first_pass(inputs(), writer)
         selector.restore(iter_records(writer.directory), iter_records(writer.directory,
@@ -98,7 +90,8 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
     sources = _seed_sources(read_jsonl(seeds_path)) if seeds_path else (
         _seed_sources(store.read("seeds")) if not output_dir and
         (store.stage_dir("seeds")).is_dir() else {})
-    stages = ({s: store.stage_stats(s) for s in STAGES if store.stage_dir(s).is_dir()}
+    stages = ({s: store.stage_stats(s) for s in registry.names()
+               if store.stage_dir(s).is_dir()}
               if not output_dir else {"select": stats.to_dict()})
     card = {"stages": stages, "dropped": dict(stats.dropped.most_common()),
             "contamination": dict(selector.contamination), "benchmarks": cfg.benchmarks,
@@ -112,3 +105,9 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
                       push_to_hub=cfg.push_to_hub)
     return {"kept": stats.kept, "dropped": dict(stats.dropped), "complete": stats.complete,
             "contamination": dict(selector.contamination), "dataset": exported, **published}
+
+
+def run_step(ctx: StageContext) -> dict[str, Any]:
+    """The select stage inside `selfcodealign run`: the run's executed samples in, its
+    dataset out."""
+    return select(ctx.config, None, None, force=ctx.force)
