@@ -14,8 +14,7 @@ from typing import Any
 from selfcodealign.backends.base import LLMBackend
 from selfcodealign.config import Config
 from selfcodealign.errors import ConfigError
-from selfcodealign.evaluation.data import load_dataset
-from selfcodealign.evaluation.score import TimeLimits, read_samples, score
+from selfcodealign.evaluation.run import evaluate_benchmarks
 from selfcodealign.execution.base import Limits
 from selfcodealign.executor import for_config
 from selfcodealign.registry import StageContext, StageRun
@@ -96,51 +95,25 @@ def _evaluate_all(config: Config, benchmarks: list[str], samples: str | None,
                   summaries: list[dict[str, Any]], store: RunStore | None,
                   models: _Models) -> None:
     cfg, ex = config.evaluate, config.execute
+
+    def paths(name: str) -> tuple[Path, Path]:
+        return _paths(config, name, output, len(benchmarks) > 1)
+
+    def record(name: str, results: dict[str, Any], dataset: Any) -> None:
+        if store is not None:
+            store.record("evaluation", name, {
+                "pass_at_k": results["pass_at_k"], "results": str(paths(name)[0]),
+                "dataset_version": dataset.version, "dataset_md5": dataset.md5,
+                "model": results["model"], "tasks": len(results["eval"])})
+
     limits = Limits(memory_mb=max(ex.memory_mb, 4096))
     with for_config(config).sandbox(limits, oracle=False) as box:
-        for name in benchmarks:
-            dataset = load_dataset(name, cfg.dataset_dir)
-            results_path, samples_path = _paths(config, name, output, len(benchmarks) > 1)
-            generation: dict[str, Any] = {}
-            if samples is None:
-                generation = _generate(config, models.get(), dataset, samples_path, limit,
-                                       show_progress)
-                source = samples_path
-            else:
-                source = Path(samples)
-            rows, skipped = read_samples(source, dataset)
-            if samples is not None and limit is not None:
-                keep = set(list(dict.fromkeys(r.task_id for r in rows))[:limit])
-                rows = [r for r in rows if r.task_id in keep]
-            results = score(dataset, rows, results_path, box=box,
-                            limits=TimeLimits(cfg.min_time_limit, cfg.time_limit_factor),
-                            show_progress=show_progress,
-                            extra={"samples": str(source), "skipped_samples": skipped,
-                                   "model": config.backend.model if samples is None else None,
-                                   "generation": generation or None})
-            summaries.append({"benchmark": name, "results": str(results_path),
-                              "samples": str(source), "pass_at_k": results["pass_at_k"],
-                              "tasks": len(results["eval"]), "failures": results["failures"],
-                              "skipped": skipped, "dataset_version": dataset.version,
-                              "scoring_s": results["scoring_s"]})
-            if store is not None:
-                store.record("evaluation", name, {
-                    "pass_at_k": results["pass_at_k"], "results": str(results_path),
-                    "dataset_version": dataset.version, "dataset_md5": dataset.md5,
-                    "model": results["model"], "tasks": len(results["eval"])})
-
-
-def _generate(config: Config, backend: LLMBackend, dataset: Any, samples_path: Path,
-              limit: int | None, show_progress: bool) -> dict[str, Any]:
-    from selfcodealign.evaluation.generate import generate_samples
-
-    cfg = config.evaluate
-    return generate_samples(dataset, backend, samples_path, n=cfg.n_samples,
-                            temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                            profile=cfg.prompt_profile, extract=cfg.extract_code,
-                            batch_size=cfg.batch_size,
-                            limit=limit, seed=config.run.seed, show_progress=show_progress,
-                            tokenizer=_local_tokenizer(config, backend))
+        summaries += evaluate_benchmarks(
+            benchmarks, cfg, box=box, backend=models.get,
+            paths=paths,
+            samples=samples, limit=limit, seed=config.run.seed, model=config.backend.model,
+            show_progress=show_progress,
+            tokenizer=lambda backend: _local_tokenizer(config, backend), on_result=record)
 
 
 def _local_tokenizer(config: Config, backend: LLMBackend) -> Any:

@@ -19,6 +19,8 @@ written are kept, so nothing is generated twice).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ from transformers import TrainerCallback
 
 from selfcodealign.backends.transformers import TransformersBackend
 from selfcodealign.config import Config
+from selfcodealign.evaluation.run import evaluate_benchmarks
+from selfcodealign.execution.base import Limits
+from selfcodealign.execution.sandbox import SandboxFront
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +52,12 @@ def score_metrics(summaries: list[dict[str, Any]]) -> dict[str, float]:
 class BenchmarkCallback(TrainerCallback):
     """Scores the in-memory model on the configured benchmarks after each checkpoint save."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config,
+                 sandbox: Callable[[Limits], AbstractContextManager[SandboxFront]]) -> None:
+        """`sandbox(limits)` opens the sandbox that scores each checkpoint's samples (the
+        executor's, handed in by the caller)."""
         self.config = config
+        self.sandbox = sandbox
         self.trainer: Any = None  # set after the trainer exists, to log through it
         self.resumed_from: Path | None = None  # the checkpoint training resumes from
         self.history: list[dict[str, Any]] = []
@@ -81,19 +90,21 @@ class BenchmarkCallback(TrainerCallback):
 
     def evaluate(self, model: Any, tokenizer: Any, checkpoint: Path, step: int
                  ) -> dict[str, float]:
-        from selfcodealign.steps.evaluate import evaluate
-
-        train = self.config.train
-        config = self.config.model_copy(deep=True)
-        config.evaluate.benchmarks = list(train.eval_benchmarks)
-        config.backend.model, config.backend.gguf_file = str(checkpoint), None
+        train, cfg = self.config.train, self.config.evaluate
         backend = TransformersBackend.from_loaded(model, tokenizer, name=str(checkpoint),
-                                                  batch_size=config.evaluate.batch_size)
+                                                  batch_size=cfg.batch_size)
+        folder = checkpoint / "eval"
+        limits = Limits(memory_mb=max(self.config.execute.memory_mb, 4096))
         was_training = model.training
         model.eval()
         try:
-            summaries = evaluate(config, output=str(checkpoint / "eval"),
-                                 limit=train.eval_limit, show_progress=False, backend=backend)
+            with self.sandbox(limits) as box:
+                summaries = evaluate_benchmarks(
+                    list(train.eval_benchmarks), cfg, box=box, backend=lambda: backend,
+                    paths=lambda name: (folder / f"{name}.results.json",
+                                        folder / f"{name}.samples.jsonl"),
+                    limit=train.eval_limit, seed=self.config.run.seed, model=str(checkpoint),
+                    show_progress=False, tokenizer=lambda b: tokenizer)
         finally:
             if was_training:
                 model.train()

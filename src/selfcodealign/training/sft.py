@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -171,11 +171,13 @@ def last_checkpoints(output_dir: str) -> list[Path]:
 
 def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int = 3407,
           max_steps: int | None = None, world_size: int = 1,
-          config: Config | None = None, gguf_file: str | None = None) -> dict[str, Any]:
+          config: Config | None = None, gguf_file: str | None = None,
+          sandbox: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Fine-tune `model` on `data` into `output_dir`; returns a summary.
 
     With `cfg.eval_benchmarks` set, `config` (the whole configuration: the evaluate, execute
-    and backend settings) is needed: every checkpoint is scored on those benchmarks. `model`
+    and backend settings) is needed: every checkpoint is scored on those benchmarks, in
+    `sandbox(limits)` (by default the configured executor's). `model`
     may be a GGUF file (or a folder with `gguf_file`): the result is a normal Hugging Face
     model folder."""
     torch = require("torch", extra="hf", feature="training")
@@ -231,7 +233,11 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
 
         if config is None:
             raise ConfigError("train.eval_benchmarks needs the whole config (evaluate.*)")
-        callbacks.append(BenchmarkCallback(config.model_copy(update={"train": cfg})))
+        if sandbox is None:  # the configured executor's
+            from selfcodealign.executor import for_config
+
+            sandbox = for_config(config).sandbox
+        callbacks.append(BenchmarkCallback(config.model_copy(update={"train": cfg}), sandbox))
     trainer_class = (_example_mean_trainer(trl.SFTTrainer, torch) if cfg.loss == "example"
                      else trl.SFTTrainer)
     trainer = trainer_class(model=net, args=args, train_dataset=dataset,
