@@ -18,6 +18,8 @@ import pytest
 
 from selfcodealign.config import load_config
 from selfcodealign.pipeline import run_pipeline
+from selfcodealign.records import STAGE_RECORDS, DatasetRow, problem
+from selfcodealign.store import iter_records
 
 GOLDEN = {
     "seeds": "9a6083b1c2a1fb7d",
@@ -79,3 +81,9 @@ def test_the_fake_tour_is_byte_identical(tmp_path: Path, benchmark_dir: Path,
         ("seeds", 30), ("concepts", 30), ("instructions", 30), ("responses", 300),
         ("execute", 300), ("select", 6)]
     assert digests(Path("runs/default")) == GOLDEN
+    # every record fits the type docs/records.md gives for its stage
+    for stage, record_type in STAGE_RECORDS.items():
+        for record in iter_records(Path("runs/default") / stage):
+            assert problem(record, record_type) is None, (stage, problem(record, record_type))
+    for line in Path("runs/default/dataset/data.jsonl").read_bytes().splitlines():
+        assert problem(orjson.loads(line), DatasetRow) is None

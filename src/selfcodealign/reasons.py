@@ -27,6 +27,15 @@ REASONS: dict[str, Reason] = {
                          "token limit", f"{_BIGGER}; a higher temperature sometimes helps"),
     "no_completion": Reason("the backend returned no completion for the prompt",
                             "check the backend's logs; rerun to retry"),
+    # any stage: an input record without what the stage needs (checked before it is used)
+    "missing_code": Reason("the seed record has no code (`code`, `seed`, `content` or "
+                           "`function`)", "check the input file"),
+    "missing_concepts": Reason("the record has no concepts text", "check the input file"),
+    "missing_instruction": Reason("the record has no instruction text",
+                                  "check the input file"),
+    "malformed_output": Reason("the stage made a record that does not fit its type "
+                               "(docs/records.md; the field is in `detail`)",
+                               "report it: this is a bug"),
     # concepts (S->C)
     "empty_concepts": Reason("the model wrote no concepts", _BIGGER),
     "code_not_concepts": Reason("the model wrote code instead of a list of concepts",
@@ -82,5 +91,12 @@ REASONS: dict[str, Reason] = {
 
 
 def explain(reason: str) -> Reason | None:
-    """The glossary entry of a reason (a prefix such as `status.` is ignored)."""
-    return REASONS.get(reason) or REASONS.get(reason.rsplit(".", 1)[-1])
+    """The glossary entry of a reason (a prefix such as `status.` is ignored); the boundary
+    checks' `missing_<field>` / `bad_<field>` for any field of docs/records.md."""
+    found = REASONS.get(reason) or REASONS.get(reason.rsplit(".", 1)[-1])
+    if found is None and reason.startswith(("missing_", "bad_")):
+        what, field = reason.split("_", 1)
+        found = Reason(f"the input record's `{field}` is " + (
+            "missing or empty" if what == "missing" else "not of the type docs/records.md "
+            "gives"), "check the input file")
+    return found

@@ -96,7 +96,8 @@ _TABLE: list[StageSpec] = [
     StageSpec("seeds", "data", None, "seeds",
               ("seeds", "run.seed", "backend.model", "backend.revision"),  # model: the judge
               "selfcodealign.steps.seeds:run_step",
-              "mine seed functions from a code corpus", report="funnel"),
+              "Seeds: mine documented functions from a code corpus and filter them.",
+              report="funnel"),
     StageSpec("concepts", "llm", "seeds", "concepts", ("concepts", *LLM_FINGERPRINT),
               "selfcodealign.steps.generate:run_step",
               "S->C: the base model lists the programming concepts of each seed (8-shot).",
@@ -111,17 +112,19 @@ _TABLE: list[StageSpec] = [
               report="lengths"),
     StageSpec("execute", "data", "responses", "execute", ("execute",),
               "selfcodealign.steps.execute:run_step",
-              "run each response's tests in the sandbox", report="execution"),
+              "Execute: run each response's own tests in the sandbox.", report="execution"),
     StageSpec("select", "data", "execute", "select", ("select", "run.seed"),
               "selfcodealign.steps.select:run_step",
-              "one passing response per instruction; dedup, decontamination, export",
+              "Select: one passing response per instruction; dedup, decontamination, export.",
               report="dataset"),
     StageSpec("train", "model", "select", "train",
               ("train", "backend.model", "backend.revision", "run.seed"),
-              "selfcodealign.steps.train:run_step", "supervised fine-tuning on the dataset"),
+              "selfcodealign.steps.train:run_step",
+              "Train: supervised fine-tuning of the base model on the dataset."),
     StageSpec("evaluate", "model", "train", "evaluate", ("evaluate", "backend"),
               "selfcodealign.steps.evaluate:run_step",
-              "HumanEval+/MBPP+ scores of the trained (or base) model", report="evaluation"),
+              "Evaluate: HumanEval+/MBPP+ scores of the trained (or base) model.",
+              report="evaluation"),
 ]
 
 

@@ -8,7 +8,10 @@ A stage is a small class with one hook:
   an outcome may be `deferred` (a transient failure: nothing is written, a rerun retries it).
 
 `run_stage` feeds a stage from any iterable of records into a `StageWriter`: inputs already
-finished by an earlier session are skipped, every input ends as kept records or counted drops,
+finished by an earlier session are skipped, an input without the fields the stage `needs`
+(of its `inputs` record type) is dropped as `missing_<field>` / `bad_<field>` before the stage
+sees it, an output that does not fit the stage's `outputs` type is dropped as
+`malformed_output`, every input ends as kept records or counted drops,
 progress shows items/s, ETA and the keep rate, and the stage is marked complete only when its
 input was exhausted without a limit, an error or a deferred input. An input the reader could
 not parse (marked `INVALID` by `read_jsonl`) is dropped with its reason before the stage sees it.
@@ -23,6 +26,7 @@ from typing import Any, ClassVar
 
 from selfcodealign.errors import InputError
 from selfcodealign.progress import Progress
+from selfcodealign.records import problem
 from selfcodealign.store.jsonl import INVALID
 from selfcodealign.store.stage import StageStats, StageWriter
 
@@ -53,6 +57,14 @@ class Stage(ABC):
     name: ClassVar[str] = "stage"
     batch_size: int = 64
     rate_label: ClassVar[str] = "kept"  # how progress names the main rate (e.g. "pass")
+    inputs: ClassVar[type | None] = None  # the record type it reads (records.py)
+    needs: ClassVar[tuple[str, ...]] = ()  # the fields of `inputs` it cannot do without
+    outputs: ClassVar[type | None] = None  # the record type it writes
+
+    def check_input(self, record: Rec) -> str | None:
+        """None when `record` has what the stage needs, else the drop reason
+        (`missing_<field>`, `bad_<field>`); checked before `process` sees it."""
+        return problem(record, self.inputs, self.needs) if self.inputs is not None else None
 
     @abstractmethod
     def process(self, batch: list[Rec]) -> list[Outcome]: ...
@@ -146,6 +158,21 @@ def _batches(records: Iterator[Rec], size: int) -> Iterator[list[Rec]]:
         yield batch
 
 
+def _check_outputs(stage: Stage, outcome: Outcome) -> None:
+    """An output that does not fit the stage's record type becomes a `malformed_output` drop
+    (with what was wrong in `detail`) instead of a record the next stage trips over."""
+    if stage.outputs is None:
+        return
+    kept = []
+    for record in outcome.kept:
+        wrong = problem(record, stage.outputs)
+        if wrong is None:
+            kept.append(record)
+        else:
+            outcome.dropped.append(({**record, "detail": wrong}, "malformed_output"))
+    outcome.kept = kept
+
+
 def run_stage(
     stage: Stage,
     inputs: Iterable[Rec],
@@ -162,10 +189,13 @@ def run_stage(
     stage.begin(writer.stats)
     try:
         for batch in _batches(iter(pending), stage.batch_size):
-            valid = [r for r in batch if INVALID not in r]
+            valid = []
             for record in batch:
-                if INVALID in record:
-                    writer.write(record["id"], dropped=[(record, str(record[INVALID]))])
+                reason = str(record[INVALID]) if INVALID in record else stage.check_input(record)
+                if reason is None:
+                    valid.append(record)
+                else:  # one bad record is its own drop, never the batch's failure
+                    writer.write(record["id"], dropped=[(record, reason)])
             outcomes = stage.process(valid) if valid else []
             if sorted(o.src for o in outcomes) != sorted(r["id"] for r in valid):
                 raise RuntimeError(
@@ -176,6 +206,7 @@ def run_stage(
                 if outcome.deferred:
                     deferred += 1
                 else:
+                    _check_outputs(stage, outcome)
                     writer.write(outcome.src, outcome.kept, outcome.dropped)
             writer.flush()  # a crash now costs at most the next batch, never this one
             bar.note = stage.progress_note(writer.stats, bar.elapsed())

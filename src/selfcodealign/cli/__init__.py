@@ -54,6 +54,34 @@ def config_reference() -> None:
     click.echo(reference_markdown())
 
 
+@cli.group("records")
+def records_group() -> None:
+    """Inspect the record types the stages write."""
+
+
+@records_group.command("reference")
+def records_reference() -> None:
+    """Print every stage's record type, field by field, as Markdown.
+
+    \b
+    Example:
+      selfcodealign records reference > docs/records.md
+    """
+    from selfcodealign.records import reference_markdown as records_markdown
+
+    click.echo(records_markdown())
+
+
+@cli.command("stages")
+def stages_command() -> None:
+    """Print the stage table: each stage, what it reads, its kind and what it does."""
+    from selfcodealign import registry
+
+    for spec in registry.stages():
+        click.echo(f"{spec.name:<13} {spec.kind:<6} <- {spec.upstream or 'corpus':<13} "
+                   f"{spec.summary}")
+
+
 class Terminated(BaseException):
     """SIGTERM (a scheduler's preemption, `kill`): unwind so writers flush and commit."""
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from selfcodealign.execution.base import HARNESS_VERSION, Limits, Program, Status
 from selfcodealign.execution.program import assemble
 from selfcodealign.execution.sandbox import SandboxFront
+from selfcodealign.records import Executed, Response
 from selfcodealign.runner import Outcome, Rec, Stage
 from selfcodealign.store.stage import StageStats
 
@@ -21,6 +22,9 @@ from selfcodealign.store.stage import StageStats
 class Execute(Stage):
     name: ClassVar[str] = "execute"
     rate_label: ClassVar[str] = "pass"
+    inputs: ClassVar[type | None] = Response
+    needs: ClassVar[tuple[str, ...]] = ("response", "tests")
+    outputs: ClassVar[type | None] = Executed
 
     def __init__(self, sandbox: SandboxFront, limits: Limits, batch_size: int = 0) -> None:
         self.sandbox = sandbox

@@ -22,6 +22,7 @@ from selfcodealign.prompts import (
     snippet_prefix,
     split_concepts,
 )
+from selfcodealign.records import Concept, Instruction, Response, Seed
 from selfcodealign.runner import Rec
 
 
@@ -78,6 +79,13 @@ class FewshotStage(LLMStage):
 
 class Concepts(FewshotStage):
     name: ClassVar[str] = "concepts"
+    inputs: ClassVar[type | None] = Seed
+    outputs: ClassVar[type | None] = Concept
+
+    def check_input(self, record: Rec) -> str | None:
+        # a seed's code may come as `code` (a seeds record) or `seed`/`content`/`function`
+        # (any JSONL a user brings)
+        return None if record_code(record) else "missing_code"
     mode: ClassVar[str] = "S->C"
 
     def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int, shots: int = 8,
@@ -109,6 +117,9 @@ class Concepts(FewshotStage):
 
 class Instructions(FewshotStage):
     name: ClassVar[str] = "instructions"
+    inputs: ClassVar[type | None] = Concept
+    needs: ClassVar[tuple[str, ...]] = ("concepts",)
+    outputs: ClassVar[type | None] = Instruction
     mode: ClassVar[str] = "C->I"
 
     def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int, shots: int = 8,
@@ -139,6 +150,9 @@ class Instructions(FewshotStage):
 
 class Responses(FewshotStage):
     name: ClassVar[str] = "responses"
+    inputs: ClassVar[type | None] = Instruction
+    needs: ClassVar[tuple[str, ...]] = ("instruction",)
+    outputs: ClassVar[type | None] = Response
     mode: ClassVar[str] = "I->R"
 
     def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int, shots: int = 1,

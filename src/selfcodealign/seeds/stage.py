@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from selfcodealign.config.schema import SeedsConfig
 from selfcodealign.overlap.decontam import Decontaminator, Hit
 from selfcodealign.overlap.minhash import Deduper
-from selfcodealign.records import make_id
+from selfcodealign.records import Seed, make_id
 from selfcodealign.runner import Outcome, Rec, Stage
 from selfcodealign.seeds.corpus import SourceFile, decode, open_corpus
 from selfcodealign.seeds.extract import Function, extract
@@ -155,6 +155,7 @@ def prepare_shard(batch: list[Rec], cfg: SeedsConfig, decontaminator: Decontamin
 
 class SeedMiner(Stage):
     name: ClassVar[str] = "seeds"
+    outputs: ClassVar[type | None] = Seed
 
     def __init__(self, cfg: SeedsConfig, *, decontaminator: Decontaminator | None,
                  typechecker: SnippetChecker | None, judge: DocstringJudge | None = None,

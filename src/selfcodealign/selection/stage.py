@@ -45,6 +45,8 @@ from selfcodealign.execution.base import Limits, Program
 from selfcodealign.execution.sandbox import SandboxFront
 from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.overlap.minhash import Deduper
+from selfcodealign.records import Selected
+from selfcodealign.records import problem as fit
 from selfcodealign.runner import Rec
 from selfcodealign.selection.checks import (
     ast_form,
@@ -58,6 +60,7 @@ from selfcodealign.store.jsonl import INVALID
 from selfcodealign.store.stage import StageWriter
 
 BATCH = 256
+NEEDS = ("instruction", "response", "tests")  # what an executed record must bring in
 RESTORE_BATCH = 4096
 # Drops after which the instruction's next sample is tried; every other reason drops the
 # instruction (no other sample of it could pass).
@@ -112,8 +115,8 @@ class Selector:
         for record in records:
             rid, parent = record["id"], instruction_of(record)
             self.samples[parent] += 1
-            problem = record.get(INVALID) or format_problem(str(record.get("response", "")),
-                                                            str(record.get("tests", "")))
+            problem = (record.get(INVALID) or fit(record, Selected, NEEDS)
+                       or format_problem(str(record["response"]), str(record["tests"])))
             if problem is None and not record.get("passed"):
                 problem = "not_passed"
             if problem is None:
