@@ -14,7 +14,8 @@ from selfcodealign.execution.base import ExecResult, Limits, Program, Status
 from selfcodealign.execution.stage import Execute
 from selfcodealign.records import make_id
 from selfcodealign.runner import run_stage
-from selfcodealign.store import RunStore, StageWriter, iter_records
+from selfcodealign.stageio import run_store, stage_writer
+from selfcodealign.store import StageWriter, iter_records
 
 
 def response(i: int) -> dict[str, Any]:
@@ -77,8 +78,8 @@ def test_file_mode_refuses_changed_settings(run_cli: Callable[..., Any], tmp_pat
 
 def test_run_mode_reads_the_responses_stage(run_cli: Callable[..., Any], tmp_path: Path) -> None:
     config = load_config(None, [f"run.root={tmp_path}", "run.name=demo"])
-    store = RunStore.for_config(config)
-    with store.writer(config, "responses") as writer:
+    store = run_store(config)
+    with stage_writer(store, config, "responses") as writer:
         for i in range(5):
             writer.write(make_id("instruction", i), kept=[response(i)])
         writer.write("dup", kept=[{**response(1), "id": "r1-again"}])  # same program as r1

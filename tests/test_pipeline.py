@@ -23,6 +23,7 @@ import pytest
 
 from selfcodealign.config import load_config
 from selfcodealign.pipeline import dry_run_plan, planned, reproduction
+from selfcodealign.stageio import begin, run_store
 
 CORPUS_FILES = 60
 
@@ -157,7 +158,6 @@ def test_train_then_evaluate_the_trained_model(tmp_path: Path, tiny_model: Path,
     from selfcodealign.registry import StageRun
     from selfcodealign.steps.evaluate import evaluate_in_run
     from selfcodealign.steps.train import train_in_run as _train
-    from selfcodealign.store import RunStore
 
     monkeypatch.setenv("SELFCODEALIGN_CACHE", str(tmp_path / "cache"))
     config = load_config(None, [
@@ -166,12 +166,12 @@ def test_train_then_evaluate_the_trained_model(tmp_path: Path, tiny_model: Path,
         "train.micro_batch_size=4", "train.epochs=1", "train.save_steps=1000",
         "evaluate.benchmarks=[humaneval]", "evaluate.limit=2", "evaluate.max_tokens=8",
         f"evaluate.dataset_dir={benchmark_dir}", "execute.workers=1"])
-    store = RunStore.for_config(config)
+    store = run_store(config)
     (store.path / "dataset").mkdir(parents=True)
     rows = [{"instruction": "Write add.", "response": "def add(a, b):\n    return a + b"}] * 8
     (store.path / "dataset" / "data.jsonl").write_bytes(
         b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    store.begin(config, "run")
+    begin(store, config, "run")
     stage = StageRun("train")
     _train(config, store, stage, force=False)
     assert stage.action == "ran" and stage.kept == 8 and (store.path / "train" / "done.json")

@@ -21,6 +21,7 @@ from selfcodealign.selection.checks import (
     format_problem,
     stub_program,
 )
+from selfcodealign.stageio import run_store, stage_writer
 from selfcodealign.steps.select import select
 
 py = "```python\n{}\n```"
@@ -212,13 +213,12 @@ def test_resume_after_an_interruption(tmp_path: Path, benchmark_dir: Path,
 
 def test_run_mode_reads_execute_and_writes_the_dataset(tmp_path: Path,
                                                        benchmark_dir: Path) -> None:
-    from selfcodealign.store import RunStore
 
     config = load_config(None, [f"run.root={tmp_path}", "run.name=demo",
                                 f"select.benchmark_dir={benchmark_dir}",
                                 "select.check_tests=false"])
-    store = RunStore.for_config(config)
-    with store.writer(config, "execute") as writer:
+    store = run_store(config)
+    with stage_writer(store, config, "execute") as writer:
         for p in range(3):
             record = sample(f"r{p}", f"P{p}", distinct_instruction(p), distinct_code(p, 0),
                             f"assert f{p}() == {distinct_instruction(p)!r}")

@@ -10,6 +10,7 @@ import pytest
 from selfcodealign.config import Config, load_config, stage_settings
 from selfcodealign.errors import ConfigMismatchError, StoreError
 from selfcodealign.records import make_id
+from selfcodealign.stageio import begin, run_store, stage_writer
 from selfcodealign.store import RunStore, StageWriter, StoreOptions, iter_records
 
 
@@ -190,11 +191,11 @@ def test_stage_settings_guard_resume(tmp_path: Path) -> None:
 def test_run_directory_config_and_manifest(tmp_path: Path) -> None:
     config = load_config(None, [f"run.root={tmp_path}", "run.name=demo",
                                 "sampling.temperature=0.5"])
-    store = RunStore.for_config(config)
-    store.begin(config, "concepts")
+    store = run_store(config)
+    begin(store, config, "concepts")
     assert store.path == tmp_path / "demo"
     assert load_config(store.path / "config.yaml") == config
-    with store.writer(config, "concepts") as w:
+    with stage_writer(store, config, "concepts") as w:
         w.write("a", kept=[rec(1)])
     assert store.count("concepts") == 1
     meta = orjson.loads((store.stage_dir("concepts") / "stage.json").read_bytes())

@@ -40,6 +40,7 @@ from selfcodealign.config import Config, to_yaml
 from selfcodealign.errors import ConfigError, InputError
 from selfcodealign.models import resolve_model
 from selfcodealign.registry import StageContext, StageRun
+from selfcodealign.stageio import begin, run_store
 from selfcodealign.store import RunStore
 from selfcodealign.store.stage import now_iso
 
@@ -155,8 +156,8 @@ def run_pipeline(config: Config, *, limit: int | None = None, force: bool = Fals
                  on_stage: Callable[[int, int, str], None] | None = None) -> PipelineResult:
     """Run every planned stage that is not current; stop at the first incomplete one."""
     plan = planned(config)
-    store = RunStore.for_config(config)
-    store.begin(config, "run")
+    store = run_store(config)
+    begin(store, config, "run")
     store.record("reproduction", "run", reproduction(config))
     backend = LazyBackend(config)
     stages = [StageRun(name) for name in plan]
@@ -239,7 +240,7 @@ def dry_run_plan(config: Config) -> dict[str, Any]:
     from selfcodealign.generation.base import item_rng
     from selfcodealign.steps.generate import build_stage
 
-    store = RunStore.for_config(config)
+    store = run_store(config)
     seeds = store.stage_stats("seeds")
     counts = {"seeds": int(seeds["kept"])} if seeds else {}
     per = int(seeds["kept"]) if seeds.get("complete") else None

@@ -10,9 +10,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfcodealign.config import Config, stage_settings
-from selfcodealign.store import RunStore, StageStats, StageWriter, filemode, options_from
+from selfcodealign.config import Config, config_hash, stage_settings, to_yaml
+from selfcodealign.store import RunStore, StageStats, StageWriter, filemode
 from selfcodealign.store.run import guard_settings
+from selfcodealign.store.stage import StoreOptions
+
+
+def run_store(config: Config) -> RunStore:
+    """The run directory `run.root/run.name` names."""
+    return RunStore(config.run.root / config.run.name)
+
+
+def begin(store: RunStore, config: Config, command: str) -> None:
+    """Record an invocation of `command` in the run, with the resolved config."""
+    store.begin(command, config_yaml=to_yaml(config), config_hash=config_hash(config))
+
+
+def store_options(config: Config) -> StoreOptions:
+    """How the run's writers write (`run.*`: compression, shard size, flushing)."""
+    run = config.run
+    return StoreOptions(compress=run.compress, shard_size=run.shard_size,
+                        flush_every=run.flush_every, flush_seconds=run.flush_seconds,
+                        fsync=run.fsync)
+
+
+def stage_writer(store: RunStore, config: Config, stage: str, *,
+                 force: bool = False) -> StageWriter:
+    """A writer for `stage` of the run: its fingerprint and the store options from `config`."""
+    return store.open_stage(stage, stage_settings(config, stage), force=force,
+                            options=store_options(config))
 
 
 @dataclass
@@ -48,8 +74,8 @@ def open_target(config: Config, stage: str, output_path: str | None, *,
         filemode.check_output(output)
         parts = filemode.parts_dir(output)
         guard_settings(parts, stage, settings, force=force)
-        return Target(StageWriter(parts, options_from(config)), None, output, stage)
-    store = RunStore.for_config(config)
-    store.begin(config, stage)
-    writer = store.open_stage(stage, settings, force=force, options=options_from(config))
+        return Target(StageWriter(parts, store_options(config)), None, output, stage)
+    store = run_store(config)
+    begin(store, config, stage)
+    writer = store.open_stage(stage, settings, force=force, options=store_options(config))
     return Target(writer, store, None, stage)

@@ -18,6 +18,7 @@ from selfcodealign.evaluation.run import evaluate_benchmarks
 from selfcodealign.execution.base import Limits
 from selfcodealign.executor import for_config
 from selfcodealign.registry import StageContext, StageRun
+from selfcodealign.stageio import begin, run_store
 from selfcodealign.store import RunStore
 
 log = logging.getLogger("selfcodealign.evaluation")
@@ -27,7 +28,7 @@ def _paths(config: Config, benchmark: str, output: str | None,
            many: bool) -> tuple[Path, Path]:
     """(results file, samples file) for one benchmark."""
     if output is None:
-        folder = RunStore.for_config(config).stage_dir("evaluate")
+        folder = run_store(config).stage_dir("evaluate")
         results = folder / f"{benchmark}.results.json"
     elif many or Path(output).is_dir() or not output.endswith(".json"):
         results = Path(output) / f"{benchmark}.results.json"
@@ -52,9 +53,9 @@ def evaluate(config: Config, benchmark: str | None = None, samples: str | None =
     if samples is not None and len(benchmarks) != 1:
         raise ConfigError("--samples needs --benchmark (humaneval or mbpp)")
     summaries: list[dict[str, Any]] = []
-    store = RunStore.for_config(config) if output is None else None
+    store = run_store(config) if output is None else None
     if store is not None:
-        store.begin(config, "evaluate")
+        begin(store, config, "evaluate")
     models = _Models(config, backend)
     try:
         _evaluate_all(config, benchmarks, samples, output, limit, show_progress, summaries,

@@ -16,8 +16,7 @@ from selfcodealign.execution.stage import Execute
 from selfcodealign.executor import for_config
 from selfcodealign.registry import StageContext
 from selfcodealign.runner import run_stage
-from selfcodealign.stageio import open_target
-from selfcodealign.store import RunStore
+from selfcodealign.stageio import open_target, run_store
 from selfcodealign.store.jsonl import count_lines, read_jsonl
 
 
@@ -41,7 +40,7 @@ def execute(
     if input_path is not None:
         inputs, total = read_jsonl(input_path), count_lines(input_path)
     else:
-        upstream = RunStore.for_config(config)
+        upstream = run_store(config)
         inputs, total = upstream.read("responses"), upstream.count("responses") or None
     target = open_target(config, "execute", output_path, force=force)
     with for_config(config).sandbox(limits_from(config), oracle=config.execute.oracle) as box:

@@ -22,8 +22,7 @@ from selfcodealign.generation.stages import STOPS, Concepts, FewshotStage, Instr
 from selfcodealign.prompts import load_library, template_hash
 from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec, run_stage
-from selfcodealign.stageio import open_target
-from selfcodealign.store import RunStore
+from selfcodealign.stageio import open_target, run_store
 from selfcodealign.store.jsonl import count_lines, read_jsonl
 
 
@@ -49,7 +48,7 @@ def _inputs(config: Config, name: str, input_path: str | None
             ) -> tuple[Iterable[Rec], int | None]:
     if input_path is not None:
         return read_jsonl(input_path), count_lines(input_path)
-    store = RunStore.for_config(config)
+    store = run_store(config)
     upstream = registry.upstream(name)
     assert upstream is not None
     return store.read(upstream), store.count(upstream) or None

@@ -24,7 +24,7 @@ from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec
 from selfcodealign.selection.export import export
 from selfcodealign.selection.stage import Selector
-from selfcodealign.stageio import open_target
+from selfcodealign.stageio import open_target, run_store
 from selfcodealign.steps.execute import limits_from
 from selfcodealign.store import RunStore, iter_records
 from selfcodealign.store.files import atomic_write
@@ -47,7 +47,7 @@ def _generating_model(store: RunStore) -> str | None:
 def select(config: Config, input_path: str | None = None, output_dir: str | None = None, *,
            seeds_path: str | None = None, force: bool = False) -> dict[str, Any]:
     cfg = config.select
-    store = RunStore.for_config(config)
+    store = run_store(config)
 
     def inputs() -> Iterator[Rec]:
         return iter(read_jsonl(input_path)) if input_path else store.read("execute")

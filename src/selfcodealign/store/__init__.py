@@ -1,6 +1,6 @@
 """The run store: one directory per run, one folder per stage, JSONL shards, resume by id."""
 
-from selfcodealign.store.run import RunStore, options_from, settings_diff
+from selfcodealign.store.run import RunStore, settings_diff
 from selfcodealign.store.stage import StageStats, StageWriter, StoreOptions, iter_records
 
 __all__ = [
@@ -9,6 +9,5 @@ __all__ = [
     "StageWriter",
     "StoreOptions",
     "iter_records",
-    "options_from",
     "settings_diff",
 ]

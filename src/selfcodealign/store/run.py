@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 
-from selfcodealign.config import Config, config_hash, stage_settings, to_yaml
 from selfcodealign.errors import ConfigMismatchError, StoreError
 from selfcodealign.store.files import atomic_write, list_shards
 from selfcodealign.store.manifest import environment
@@ -63,13 +62,6 @@ def settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, t
     }
 
 
-def options_from(config: Config) -> StoreOptions:
-    run = config.run
-    return StoreOptions(compress=run.compress, shard_size=run.shard_size,
-                        flush_every=run.flush_every, flush_seconds=run.flush_seconds,
-                        fsync=run.fsync)
-
-
 def guard_settings(directory: Path, stage: str, settings: Mapping[str, Any], *,
                    force: bool = False) -> None:
     """Refuse to add to a stage folder whose outputs were made with other settings (naming
@@ -106,26 +98,23 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    @classmethod
-    def for_config(cls, config: Config) -> RunStore:
-        return cls(config.run.root / config.run.name)
-
     def stage_dir(self, stage: str) -> Path:
         return self.path / stage
 
     # -- run level ----------------------------------------------------------------------------
 
-    def begin(self, config: Config, command: str) -> None:
-        """Create the run directory, write the resolved config, record this invocation."""
+    def begin(self, command: str, *, config_yaml: str, config_hash: str) -> None:
+        """Create the run directory, write the resolved config (as YAML), record this
+        invocation with the config's hash."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create run directory {self.path}: {exc}") from None
-        atomic_write(self.path / "config.yaml", to_yaml(config).encode())
+        atomic_write(self.path / "config.yaml", config_yaml.encode())
         manifest = _load_json(self.path / "manifest.json")
         manifest.setdefault("created_at", now_iso())
         manifest.update(environment())
-        manifest["config_hash"] = config_hash(config)
+        manifest["config_hash"] = config_hash
         manifest.setdefault("invocations", []).append(
             {"command": command, "argv": sys.argv[1:], "started_at": now_iso(),
              "config_hash": manifest["config_hash"]}
@@ -176,11 +165,6 @@ class RunStore:
         directory = self.stage_dir(stage)
         guard_settings(directory, stage, settings, force=force)
         return StageWriter(directory, options)
-
-    def writer(self, config: Config, stage: str, *, force: bool = False) -> StageWriter:
-        """The writer a stage command uses: fingerprint and store options from `config`."""
-        return self.open_stage(stage, stage_settings(config, stage), force=force,
-                               options=options_from(config))
 
     def count(self, stage: str) -> int:
         """Kept records of a stage, from its stats (for progress totals)."""
