@@ -130,6 +130,13 @@ def test_only_the_executor_reaches_ray() -> None:
         assert 'require("ray"' not in text, path
 
 
+def test_the_store_takes_paths_not_the_config() -> None:
+    """`store/` gets a path, a stage's fingerprint and its options; `stageio.py` makes those
+    from the config."""
+    deps = {dst for dst, _ in imports().get("store", set())}
+    assert deps <= {"errors", "records", "__version__"}, deps
+
+
 def test_modules_stay_small() -> None:
     """About 400 lines at most: a module a newcomer reads in one sitting."""
     long = sorted((len(p.read_text().splitlines()), str(p.relative_to(PACKAGE)))

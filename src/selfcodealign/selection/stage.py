@@ -27,6 +27,13 @@ instruction's sampled responses passed their own tests, how many of them pass th
 sample's tests (`cross_pass`, when a sandbox is given), and the stub verdict. A resumed session
 replays the same rounds, taking the outcome of every sample already written from the store, so
 it makes the same choices as an uninterrupted run.
+
+Why selection has its own loop rather than `runner.run_stage`: the runner decides each input
+(or batch) on its own and then never again, but whether a sample is kept depends on every
+other sample of its instruction (pass 1 must have seen them all) and on what earlier
+instructions kept (dedup, names), and a sample dropped in one round may be replaced by its
+sibling in the next. It still writes through the same `StageWriter` (resume, stats, rejects)
+and checks its inputs against `records.Selected` the way the runner does (`NEEDS`).
 """
 
 from __future__ import annotations
