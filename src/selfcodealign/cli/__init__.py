@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from selfcodealign.cli import commands as _commands  # noqa: F401 - registers the commands
+from selfcodealign.cli import run as _run  # noqa: F401 - registers `run` and `report`
 from selfcodealign.cli.app import State, cli, model_options, resolve, run_options, shared_options
 from selfcodealign.config import reference_markdown, to_yaml
 from selfcodealign.errors import SelfCodeAlignError

@@ -54,6 +54,12 @@ class FewshotStage(LLMStage):
         self.picker = ShotPicker(self.library.examples, shots, self.prefix_groups, seed,
                                  self.name)
 
+    @classmethod
+    def options(cls, section: Any) -> dict[str, Any]:
+        """Constructor arguments from the stage's own config section, beyond the ones every
+        few-shot stage takes (shots, batch size, prefix groups)."""
+        return {}
+
     def prompt(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
         shots, group = self.picker.pick(rng)
         text, meta = self.prompt_with(record, rng, shots)
@@ -131,6 +137,11 @@ class Instructions(FewshotStage):
         self.categories, self.weights = list(weights), list(weights.values())
         self.difficulties, self.language = list(difficulties), language
 
+    @classmethod
+    def options(cls, section: Any) -> dict[str, Any]:
+        return {"categories": section.categories, "difficulties": tuple(section.difficulties),
+                "language": section.language}
+
     def query(self, record: Rec, rng: random.Random) -> tuple[str, dict[str, Any]]:
         category = rng.choices(self.categories, self.weights)[0]
         difficulty = rng.choice(self.difficulties)
@@ -186,3 +197,7 @@ def record_code(record: Rec) -> str:
 
 
 STOPS = {"concepts": (STOP,), "instructions": (STOP,), "responses": (STOP, STOP_TESTS)}
+
+# The few-shot stage class of each LLM stage of the stage table, by name.
+STAGE_CLASSES: dict[str, type[FewshotStage]] = {
+    cls.name: cls for cls in (Concepts, Instructions, Responses)}

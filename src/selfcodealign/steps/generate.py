@@ -18,7 +18,7 @@ from selfcodealign.errors import ConfigError
 from selfcodealign.executor import for_config
 from selfcodealign.generation.base import item_rng
 from selfcodealign.generation.cache import CachedBackend
-from selfcodealign.generation.stages import STOPS, Concepts, FewshotStage, Instructions, Responses
+from selfcodealign.generation.stages import STAGE_CLASSES, STOPS, FewshotStage
 from selfcodealign.prompts import load_library, template_hash
 from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec, run_stage
@@ -35,13 +35,8 @@ def build_stage(config: Config, name: str, backend: Any) -> FewshotStage:
     common = {"seed": config.run.seed, "shots": section.shots,
               "batch_size": section.batch_size, "prefix_groups": section.prefix_groups,
               "library": library, "early_stop": config.generation.early_stop}
-    if name == "concepts":
-        return Concepts(backend, params, **common)
-    if name == "instructions":
-        return Instructions(backend, params, categories=section.categories,
-                            difficulties=tuple(section.difficulties),
-                            language=section.language, **common)
-    return Responses(backend, params, **common)
+    stage_class = STAGE_CLASSES[name]
+    return stage_class(backend, params, **common, **stage_class.options(section))
 
 
 def _inputs(config: Config, name: str, input_path: str | None
