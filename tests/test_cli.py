@@ -4,6 +4,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,7 @@ def test_sigterm_unwinds_so_finished_work_is_flushed(tmp_path: Path) -> None:
     script = f"""
 import os, signal, click
 from pathlib import Path
+from typing import Any
 from selfcodealign.cli import cli, main
 from selfcodealign.store import StageWriter, StoreOptions
 
@@ -102,3 +104,21 @@ main(["busy"])
     assert proc.returncode == 143
     assert "terminated: finished work is saved" in proc.stderr
     assert (tmp_path / "shard-00000.jsonl.part").read_text() == '{"id":"a"}\n'
+
+
+def test_the_sigterm_handler_is_given_back(run_cli: Callable[..., Any]) -> None:
+    """Inside a test runner or a notebook the CLI's SIGTERM handler (which unwinds a run so its
+    writers commit) must not outlive the call: afterwards SIGTERM is what it was before."""
+    import signal
+
+    def mine(_signum: int, _frame: object) -> None:
+        return None
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        run_cli("stages")
+        assert signal.getsignal(signal.SIGTERM) is mine
+        run_cli("config", "show", "--set", "nope.key=1")  # an error exit gives it back too
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)

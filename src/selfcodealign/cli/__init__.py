@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from selfcodealign.cli import commands as _commands  # noqa: F401 - registers the commands
-from selfcodealign.cli import run as _run  # noqa: F401 - registers `run` and `report`
+from selfcodealign.cli import run as _run_commands  # noqa: F401 - registers `run`, `report`
 from selfcodealign.cli.app import State, cli, model_options, resolve, run_options, shared_options
 from selfcodealign.config import reference_markdown, to_yaml
 from selfcodealign.errors import SelfCodeAlignError
@@ -94,8 +94,19 @@ def _on_sigterm(_signum: int, _frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI and turn errors into one line and an exit code."""
     state = State()
+    previous = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        code = _invoke(argv, state)
+    finally:  # an embedding process (a test runner, a notebook) gets its own handler back
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _invoke(argv: Sequence[str] | None, state: State) -> int | Any:
+    """The CLI's exit code, every error turned into one line."""
     try:
         code = cli.main(args=argv, prog_name="selfcodealign", obj=state, standalone_mode=False)
     except click.ClickException as exc:
@@ -123,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
                    err=True)
         code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+    return code
 
 
 if __name__ == "__main__":
