@@ -86,7 +86,6 @@ def test_sigterm_unwinds_so_finished_work_is_flushed(tmp_path: Path) -> None:
     script = f"""
 import os, signal, click
 from pathlib import Path
-from typing import Any
 from selfcodealign.cli import cli, main
 from selfcodealign.store import StageWriter, StoreOptions
 
