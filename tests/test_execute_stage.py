@@ -61,8 +61,13 @@ def test_file_mode_end_to_end(run_cli: Callable[..., Any], tmp_path: Path) -> No
     assert stats["complete"] and stats["metrics"]["status.passed"] == 6
     assert stats["info"]["sandbox"]["level"] in ("full", "partial", "minimal")
     assert not (tmp_path / "executed.jsonl.parts").exists()
+    # a rerun on its own finished output is a no-op that says so (issue 22); --force remakes it
     again = run_cli("execute", "--input", str(inp), "--output", str(out))
-    assert again.code == 1 and "already exists and is complete" in again.err
+    assert again.code == 0 and "already complete" in again.err and "--force" in again.err
+    assert "records" in again.err and out.read_bytes()
+    before = [r["id"] for r in read_jsonl(out)]
+    forced = run_cli("execute", "--input", str(inp), "--output", str(out), "--force")
+    assert forced.code == 0 and [r["id"] for r in read_jsonl(out)] == before
 
 
 def test_file_mode_refuses_changed_settings(run_cli: Callable[..., Any], tmp_path: Path) -> None:

@@ -186,3 +186,45 @@ def test_execute_and_select_drop_records_without_their_fields(tmp_path: Path,
                     str(tmp_path / "sel"))
     assert chosen["dropped"].get("missing_instruction") == 1
     assert chosen["dropped"].get("missing_response") == 1
+
+
+@pytest.mark.parametrize("command", ["concepts", "instructions", "responses", "execute"])
+@pytest.mark.parametrize("content", ["", "\n\n", "not json\n{broken\n[1, 2]\n"])
+def test_an_input_with_nothing_usable_exits_4(run_cli: Any, tmp_path: Path, command: str,
+                                              content: str) -> None:
+    """An empty input, or one whose every line is rejected, warns and exits 4 (documented in
+    the README's error codes): a script must not take 'nothing from nothing' for success."""
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(content)
+    out = tmp_path / "out.jsonl"
+    result = run_cli(command, "--input", str(inp), "--output", str(out), "--set", "backend.name=fake",
+                     "--runs-dir", str(tmp_path / "runs"))
+    assert result.code == 4, result.err
+    assert ("holds no records" in result.err if not content.strip() else
+            "could be used (3 invalid_json_line)" in result.err)
+    assert out.exists()  # the (empty) stage is still complete and published
+
+
+def test_records_lacking_fields_only_also_exit_4(run_cli: Any, tmp_path: Path) -> None:
+    inp = tmp_path / "in.jsonl"
+    _jsonl(inp, [{"id": "a", "seed": "x"}, {"id": "b", "concepts": 3}])
+    result = run_cli("instructions", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"),
+                     "--set", "backend.name=fake", "--runs-dir", str(tmp_path / "runs"))
+    assert result.code == 4 and "1 missing_concepts" in result.err and "1 bad_concepts" in \
+        result.err
+
+
+@pytest.mark.parametrize("argv", [
+    ["execute", "--input", "{tmp}/nope.jsonl", "--output", "{tmp}/o.jsonl"],
+    ["instructions", "--input", "{tmp}/nope.jsonl", "--output", "{tmp}/o.jsonl"],
+    ["select", "--input", "{tmp}/nope.jsonl", "--output", "{tmp}/sel"],
+    ["seeds", "--corpus", "{tmp}/no-such-folder", "--output", "{tmp}/s.jsonl"],
+    ["run", "--set", "seeds.corpus=[{tmp}/no-such-folder]", "--runs-dir", "{tmp}/runs"],
+])
+def test_a_missing_input_fails_at_once_and_leaves_nothing(run_cli: Any, tmp_path: Path,
+                                                          argv: list[str]) -> None:
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run_cli(*(a.replace("{tmp}", str(tmp_path)) for a in argv), "--set", "backend.name=fake")
+    assert result.code == 1
+    assert "not found" in result.err and result.err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run dir, no .parts

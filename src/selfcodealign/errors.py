@@ -41,3 +41,16 @@ class IncompleteError(SelfCodeAlignError):
     """A run stopped at a stage that could not finish this time (a rerun continues it)."""
 
     exit_code = 3
+
+
+class EmptyInputError(InputError):
+    """The input held no record the stage could use (empty, or every line rejected)."""
+
+    exit_code = 4
+
+
+class AlreadyDoneError(SelfCodeAlignError):
+    """Nothing to do: the command's output is already complete (not a failure; `--force`
+    makes it again)."""
+
+    exit_code = 0

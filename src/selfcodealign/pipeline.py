@@ -157,6 +157,11 @@ def run_pipeline(config: Config, *, limit: int | None = None, force: bool = Fals
     """Run every planned stage that is not current; stop at the first incomplete one."""
     plan = planned(config)
     store = run_store(config)
+    if "seeds" in plan and not _is_current(store, "seeds"):
+        from selfcodealign.seeds.corpus import corpus_kind
+
+        for spec in config.seeds.corpus:  # a missing corpus fails before anything is created
+            corpus_kind(spec)
     begin(store, config, "run")
     store.record("reproduction", "run", reproduction(config))
     backend = LazyBackend(config)

@@ -11,9 +11,36 @@ from pathlib import Path
 from typing import Any
 
 from selfcodealign.config import Config, config_hash, stage_settings, to_yaml
+from selfcodealign.errors import EmptyInputError, InputError
 from selfcodealign.store import RunStore, StageStats, StageWriter, filemode
 from selfcodealign.store.run import guard_settings
 from selfcodealign.store.stage import StoreOptions
+
+
+def require_input(path: str | None) -> None:
+    """Fail at once, before anything is created, when an input file does not exist."""
+    if path is not None and not Path(path).is_file():
+        why = " (a folder, not a JSONL file)" if Path(path).is_dir() else ""
+        raise InputError(f"input file not found: {path}{why}")
+
+
+def _unusable(reason: str) -> bool:
+    return reason == "invalid_json_line" or reason.startswith(("missing_", "bad_"))
+
+
+def require_usable(summary: dict[str, Any], source: str) -> None:
+    """After a single-stage command: EmptyInputError (exit 4) when its input held no record
+    (an empty file or stage) or none the stage could use (every one unparsable or lacking
+    what the stage needs). The stage is still complete; the code tells a script that nothing
+    was made from nothing."""
+    inputs = int(summary.get("inputs", -1))
+    if inputs == 0:
+        raise EmptyInputError(f"{source} holds no records: nothing was made")
+    dropped = summary.get("dropped") or {}
+    unusable = {r: int(n) for r, n in dropped.items() if _unusable(str(r))}
+    if inputs > 0 and sum(unusable.values()) >= inputs and not int(summary.get("kept", 0) or 0):
+        why = ", ".join(f"{n} {r}" for r, n in sorted(unusable.items(), key=lambda x: -x[1]))
+        raise EmptyInputError(f"no record of {source} could be used ({why}): nothing was made")
 
 
 def run_store(config: Config) -> RunStore:
@@ -71,7 +98,7 @@ def open_target(config: Config, stage: str, output_path: str | None, *,
     settings = {**stage_settings(config, stage), **(extra_settings or {})}
     if output_path is not None:
         output = Path(output_path)
-        filemode.check_output(output)
+        filemode.check_output(output, force=force)
         parts = filemode.parts_dir(output)
         guard_settings(parts, stage, settings, force=force)
         return Target(StageWriter(parts, store_options(config)), None, output, stage)

@@ -20,7 +20,7 @@ from selfcodealign.cli import commands as _commands  # noqa: F401 - registers th
 from selfcodealign.cli import run as _run_commands  # noqa: F401 - registers `run`, `report`
 from selfcodealign.cli.app import State, cli, model_options, resolve, run_options, shared_options
 from selfcodealign.config import reference_markdown, to_yaml
-from selfcodealign.errors import SelfCodeAlignError
+from selfcodealign.errors import AlreadyDoneError, SelfCodeAlignError
 
 __all__ = ["cli", "main"]
 
@@ -123,6 +123,9 @@ def _invoke(argv: Sequence[str] | None, state: State) -> int | Any:
         click.echo("terminated: finished work is saved; rerun the same command to resume",
                    err=True)
         code = 143
+    except AlreadyDoneError as exc:
+        click.echo(str(exc), err=True)
+        code = exc.exit_code
     except SelfCodeAlignError as exc:
         if state.debug:
             traceback.print_exc()

@@ -19,6 +19,7 @@ from selfcodealign.cli.app import (
     run_options,
     shared_options,
 )
+from selfcodealign.stageio import require_usable
 
 
 @cli.command("evaluate")
@@ -102,6 +103,7 @@ def _llm_command(name: str, summary: str, example: str, upstream: str) -> None:
                                  f"{summary['completion_tokens']} completion tokens | shared "
                                  f"prefix {summary['shared_prefix']:.0%} | {state} | written to "
                                  f"{summary['written_to']}")
+        require_usable(summary, input_path or f"the run's {upstream} stage")
 
     command.__doc__ = f"{summary}\n\n\b\nExample:\n  {example}"
     decorated: Any = command
@@ -298,6 +300,7 @@ def select_command(input_path: str | None, output_dir: str | None, seeds_path: s
     contamination = ", ".join(f"{k} {v}" for k, v in summary["contamination"].items()) or "none"
     _print_table("select", rows, f"dataset: {dataset['rows']} rows in {dataset['folder']} | "
                                  f"contamination: {contamination}")
+    require_usable(summary, input_path or "the run's execute stage")
 
 
 @cli.command("execute")
@@ -334,6 +337,7 @@ def execute_command(input_path: str | None, output_path: str | None, limit: int 
     config = resolve(click.get_current_context(), **flags)
     summary = execute(config, input_path, output_path, limit=limit, force=force)
     _print_execute_summary(summary)
+    require_usable(summary, input_path or "the run's responses stage")
 
 
 def _print_execute_summary(summary: dict[str, Any]) -> None:

@@ -187,27 +187,47 @@ def read_hf(name: str, origin: str, column: str, split: str,
             yield item
 
 
-def open_corpus(spec: str, *, column: str = "content", split: str = "train",
-                data_dir: str | None = None) -> Iterator[SourceFile]:
-    """The reader for a corpus spec (see the module docstring)."""
+def corpus_kind(spec: str) -> str:
+    """What a corpus spec names (stdlib, hf, hf_disk, git, directory, jsonl, parquet, python),
+    checked without reading it; an InputError for a missing path or an unknown kind."""
     if spec == "stdlib":
-        return read_stdlib()
+        return "stdlib"
     if spec.startswith("hf:"):
-        return read_hf(spec[3:], spec, column, split, data_dir)
+        return "hf"
     base, _, revision = spec.partition("@")
     path = Path(base).expanduser()
     if path.is_dir():
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
-            return read_hf(str(path), spec, column, split)
-        if revision:
-            return read_git(path, revision, spec)
-        return read_directory(path, spec)
+            return "hf_disk"
+        return "git" if revision else "directory"
     if path.is_file():
         if path.name.endswith((".jsonl", ".jsonl.gz", ".json")):
-            return read_jsonl(path, spec, column)
+            return "jsonl"
         if path.name.endswith(".parquet"):
-            return read_parquet(path, spec, column)
+            return "parquet"
         if path.name.endswith(".py"):
-            return iter([SourceFile(spec, path.name, path.read_bytes())])
+            return "python"
     raise InputError(f"corpus not found or of an unknown kind: {spec!r} (expected 'stdlib', a "
                      "directory, a git repo with @revision, .jsonl/.parquet files, or hf:NAME)")
+
+
+def open_corpus(spec: str, *, column: str = "content", split: str = "train",
+                data_dir: str | None = None) -> Iterator[SourceFile]:
+    """The reader for a corpus spec (see the module docstring)."""
+    kind = corpus_kind(spec)
+    path = Path(spec.partition("@")[0]).expanduser()
+    if kind == "stdlib":
+        return read_stdlib()
+    if kind == "hf":
+        return read_hf(spec[3:], spec, column, split, data_dir)
+    if kind == "hf_disk":
+        return read_hf(str(path), spec, column, split)
+    if kind == "git":
+        return read_git(path, spec.partition("@")[2], spec)
+    if kind == "directory":
+        return read_directory(path, spec)
+    if kind == "jsonl":
+        return read_jsonl(path, spec, column)
+    if kind == "parquet":
+        return read_parquet(path, spec, column)
+    return iter([SourceFile(spec, path.name, path.read_bytes())])

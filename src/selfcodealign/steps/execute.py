@@ -16,7 +16,7 @@ from selfcodealign.execution.stage import Execute
 from selfcodealign.executor import for_config
 from selfcodealign.registry import StageContext
 from selfcodealign.runner import run_stage
-from selfcodealign.stageio import open_target, run_store
+from selfcodealign.stageio import open_target, require_input, run_store
 from selfcodealign.store.jsonl import count_lines, read_jsonl
 
 
@@ -35,6 +35,7 @@ def execute(
     force: bool = False,
 ) -> dict[str, Any]:
     """Run the execute stage; returns a summary (counts per status, rates, where it wrote)."""
+    require_input(input_path)
     inputs: Iterable[dict[str, Any]]
     total: int | None
     if input_path is not None:
@@ -56,6 +57,7 @@ def execute(
         "statuses": {k[len("status."):]: int(v) for k, v in stats.metrics.items()
                      if k.startswith("status.")},
         "pass_rate": stats.metrics.get("pass_rate", 0.0), "dropped": dict(stats.dropped),
+        "inputs": stats.inputs_done, "kept": stats.kept,
         "complete": stats.complete, "elapsed_s": stats.elapsed_s, "isolation": isolation,
         **target.finish(stats),
     }

@@ -22,7 +22,7 @@ from selfcodealign.generation.stages import STAGE_CLASSES, STOPS, FewshotStage
 from selfcodealign.prompts import load_library, template_hash
 from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec, run_stage
-from selfcodealign.stageio import open_target, run_store
+from selfcodealign.stageio import open_target, require_input, run_store
 from selfcodealign.store.jsonl import count_lines, read_jsonl
 
 
@@ -41,6 +41,7 @@ def build_stage(config: Config, name: str, backend: Any) -> FewshotStage:
 
 def _inputs(config: Config, name: str, input_path: str | None
             ) -> tuple[Iterable[Rec], int | None]:
+    require_input(input_path)
     if input_path is not None:
         return read_jsonl(input_path), count_lines(input_path)
     store = run_store(config)
@@ -120,6 +121,7 @@ def generate(config: Config, name: str, input_path: str | None = None,
     unit = "tokens" if "prefix_total_tokens" in metrics else "chars"
     prompt_units = metrics.get(f"prefix_total_{unit}", 0.0)
     return {"kept": stats.kept, "dropped": dict(stats.dropped), "complete": stats.complete,
+            "inputs": stats.inputs_done,
             "requests": int(metrics.get("requests", 0)),
             "completion_tokens": int(metrics.get("completion_tokens", 0)),
             "shared_prefix": metrics.get(f"prefix_shared_{unit}", 0.0) / prompt_units

@@ -11,6 +11,7 @@ from selfcodealign.executor import for_config
 from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec, run_stage
+from selfcodealign.seeds.corpus import corpus_kind
 from selfcodealign.seeds.judge import DocstringJudge
 from selfcodealign.seeds.stage import Prepared, SeedMiner, file_records, prepare_shard
 from selfcodealign.seeds.typecheck import (
@@ -30,6 +31,8 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     """Run the seeds stage over `config.seeds.corpus`; returns a summary. `backend` (the run's
     one model, kept open) serves the optional docstring judge; by default the executor's."""
     cfg = config.seeds
+    for spec in cfg.corpus:  # a missing corpus fails now, before benchmarks load or folders exist
+        corpus_kind(spec)
     benchmark_dir = str(cfg.benchmark_dir) if cfg.benchmark_dir else None
     decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
                       if cfg.decontaminate and cfg.benchmarks else None)

@@ -24,7 +24,7 @@ from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec
 from selfcodealign.selection.export import export
 from selfcodealign.selection.stage import Selector
-from selfcodealign.stageio import open_target, run_store
+from selfcodealign.stageio import open_target, require_input, run_store
 from selfcodealign.steps.execute import limits_from
 from selfcodealign.store import RunStore, iter_records
 from selfcodealign.store.files import atomic_write
@@ -47,6 +47,8 @@ def _generating_model(store: RunStore) -> str | None:
 def select(config: Config, input_path: str | None = None, output_dir: str | None = None, *,
            seeds_path: str | None = None, force: bool = False) -> dict[str, Any]:
     cfg = config.select
+    require_input(input_path)
+    require_input(seeds_path)
     store = run_store(config)
 
     def inputs() -> Iterator[Rec]:
@@ -104,6 +106,7 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
     exported = export(kept, folder, seed_sources=sources, card=card,
                       push_to_hub=cfg.push_to_hub)
     return {"kept": stats.kept, "dropped": dict(stats.dropped), "complete": stats.complete,
+            "inputs": stats.inputs_done,
             "contamination": dict(selector.contamination), "dataset": exported, **published}
 
 

@@ -16,7 +16,7 @@ from typing import IO
 
 import orjson
 
-from selfcodealign.errors import StoreError
+from selfcodealign.errors import AlreadyDoneError, StoreError
 from selfcodealign.store.files import atomic_write, dumps
 from selfcodealign.store.stage import STATS_FILE, iter_records
 
@@ -39,13 +39,28 @@ def companion_paths(output: Path) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".rejects.jsonl"), stem.with_name(stem.name + ".stats.json")
 
 
-def check_output(output: Path) -> None:
-    """Refuse to overwrite a finished output; a half-done one resumes from its parts."""
-    if output.exists() and not parts_dir(output).exists():
-        raise StoreError(f"{output} already exists and is complete; delete it or choose "
-                         "another --output")
+def _made(stats: Path) -> str:
+    """' (N records, M dropped)' from a finished stage's stats file, or '' if unreadable."""
+    try:
+        info = orjson.loads(stats.read_bytes())
+        return f" ({int(info['kept']):,} records, {int(info['dropped']):,} dropped)"
+    except (OSError, ValueError, TypeError, KeyError):
+        return ""
+
+
+def check_output(output: Path, *, force: bool = False) -> None:
+    """A finished output is left alone (AlreadyDoneError: nothing to do) unless `force`, which
+    removes it and its companions so the stage runs again; a half-done one resumes from its
+    parts."""
     if not output.parent.is_dir():
         raise StoreError(f"output folder does not exist: {output.parent}")
+    if output.exists() and not parts_dir(output).exists():
+        rejects, stats = companion_paths(output)
+        if not force:
+            raise AlreadyDoneError(f"{output} is already complete{_made(stats)}; nothing to "
+                                   "do (--force makes it again)")
+        for path in (output, rejects, stats):
+            path.unlink(missing_ok=True)
 
 
 def _dump(fh: IO[bytes], directory: Path, kind: str) -> int:
