@@ -225,3 +225,32 @@ def test_record_ids_are_stable_and_records_round_trip() -> None:
               "seed_id": "p", "meta": {"shots": [1, 2]}}
     # keys the store adds (`input_id`, `reason`) do not make a record misfit its type
     assert problem({**record, "input_id": "p", "reason": "x"}, Concept) is None
+
+
+def test_the_next_run_marks_a_killed_invocation(tmp_path: Path) -> None:
+    """An invocation that never ended (SIGKILL, OOM, power loss) is marked `killed` by the next
+    one once its process is gone; one whose process still runs is left open."""
+    import os
+    import subprocess
+    import sys
+
+    store = RunStore(tmp_path / "run")
+    store.begin("seeds", config_yaml="{}\n", config_hash="h")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    manifest = store.manifest()
+    manifest["invocations"][0]["pid"] = gone.pid  # as if that process had been SIGKILLed
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        manifest["invocations"].append({**manifest["invocations"][0], "pid": alive.pid})
+        manifest["invocations"].append({"command": "old", "started_at": "x"})  # no pid: old
+        (store.path / "manifest.json").write_bytes(orjson.dumps(manifest))
+        store.begin("seeds", config_yaml="{}\n", config_hash="h")
+        calls = store.manifest()["invocations"]
+        assert [c.get("status") for c in calls] == ["killed", None, "killed", None]
+        assert calls[-1]["pid"] == os.getpid()
+        store.end("ok")
+        assert store.manifest()["invocations"][-1]["status"] == "ok"
+    finally:
+        alive.kill()
+        alive.wait()

@@ -13,6 +13,8 @@ a forced mix is recorded in the stage's history.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -92,6 +94,30 @@ def guard_settings(directory: Path, stage: str, settings: Mapping[str, Any], *,
     _write_json(meta_path, meta)
 
 
+def _alive(call: dict[str, Any]) -> bool:
+    """Whether the process of an unfinished invocation is still running (on this host)."""
+    pid, host = call.get("pid"), call.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return False  # no way to tell: an invocation of an older version, or another machine
+    if pid == os.getpid():
+        return True  # this process: `run` opens stage invocations inside its own
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _mark_killed(calls: list[dict[str, Any]]) -> None:
+    """Invocations that never ended (SIGKILL, power loss, OOM) and whose process is gone are
+    marked `killed`, so the manifest never shows a run as still going."""
+    for call in calls:
+        if isinstance(call, dict) and "status" not in call and not _alive(call):
+            call.update(status="killed", marked_at=now_iso())
+
+
 class RunStore:
     """The run directory of one named run."""
 
@@ -115,9 +141,12 @@ class RunStore:
         manifest.setdefault("created_at", now_iso())
         manifest.update(environment())
         manifest["config_hash"] = config_hash
-        manifest.setdefault("invocations", []).append(
+        calls = manifest.setdefault("invocations", [])
+        _mark_killed(calls)
+        calls.append(
             {"command": command, "argv": sys.argv[1:], "started_at": now_iso(),
-             "config_hash": manifest["config_hash"]}
+             "config_hash": manifest["config_hash"], "pid": os.getpid(),
+             "host": socket.gethostname()}
         )
         manifest["updated_at"] = now_iso()
         _write_json(self.path / "manifest.json", manifest)
