@@ -31,6 +31,71 @@ _VERSIONED = r"(?:-Mini)?(?:-(v\d+(?:\.\d+)*))?\.jsonl(?:\.gz)?$"
 NAMES = {"humaneval": re.compile(r"^HumanEvalPlus" + _VERSIONED),
          "mbpp": re.compile(r"^MbppPlus" + _VERSIONED)}
 TASK_PREFIX = {"humaneval": "HumanEval/", "mbpp": "Mbpp/"}
+OFFLINE_HINT = ("pass --benchmarks DIR (a folder holding the release files) or set "
+                "SELFCODEALIGN_BENCHMARKS; `selfcodealign benchmarks download` fetches them once "
+                "online, `selfcodealign benchmarks import DIR` copies them into the cache")
+
+
+def cache_dir() -> Path:
+    """Where downloaded or imported release files are kept: `$SELFCODEALIGN_CACHE` when set
+    (as for the expected outputs), else ~/.cache/selfcodealign/evalplus."""
+    root = os.environ.get("SELFCODEALIGN_CACHE")
+    return Path(root).expanduser() if root else CACHE
+
+
+def describe(path: Path, name: str) -> dict[str, Any]:
+    """A release file's version, sha256, size and task count (for `benchmarks list`)."""
+    import hashlib
+
+    data = path.read_bytes()
+    text = gzip.decompress(data) if path.name.endswith(".gz") else data
+    tasks = sum(1 for line in text.splitlines() if line.strip())
+    return {"benchmark": name, "path": str(path), "version": version_of(name, path),
+            "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "tasks": tasks}
+
+
+def fetch_release(name: str) -> Path:
+    """Fetch a benchmark's pinned EvalPlus release into the cache (again, if it is there)."""
+    filename, url, _ = RELEASES[name]
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data = response.read()
+    except OSError as exc:
+        raise InputError(f"cannot download {filename} from the EvalPlus release ({exc}); "
+                         f"{OFFLINE_HINT}") from None
+    target = folder / filename
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return _check_file(name, target)
+
+
+def import_folder(source: str | Path) -> list[Path]:
+    """Copy the release files found in `source` (a folder or one file) into the cache, each
+    checked to hold the benchmark its name says; returns the copies."""
+    import shutil
+
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise InputError(f"benchmark path not found: {source}")
+    copied = []
+    folder = cache_dir()
+    for name in RELEASES:
+        found = (_check_file(name, source) if source.is_file() and NAMES[name].match(source.name)
+                 else _in_folder(name, source) if source.is_dir() else None)
+        if found is None:
+            continue
+        _check_file(name, found)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / found.name
+        if found.resolve() != target.resolve():
+            shutil.copyfile(found, target)
+        copied.append(target)
+    if not copied:
+        raise InputError(f"no HumanEvalPlus/MbppPlus release file in {source}")
+    return copied
 
 
 def version_of(name: str, path: Path) -> str:
@@ -87,7 +152,7 @@ def _folders(explicit: str | Path | None) -> list[Path]:
     found = [Path(explicit).expanduser()] if explicit else []
     if env := os.environ.get("SELFCODEALIGN_BENCHMARKS"):
         found.append(Path(env).expanduser())
-    found.append(CACHE)
+    found.append(cache_dir())
     return found
 
 
@@ -95,7 +160,7 @@ def locate(name: str, folder: str | Path | None = None, *, download: bool = True
     """The path of a benchmark's release file, downloading it into the cache if needed."""
     if name not in RELEASES:
         raise InputError(f"unknown benchmark {name!r}; known: {', '.join(RELEASES)}")
-    filename, url, _ = RELEASES[name]
+    filename = RELEASES[name][0]
     if folder is not None and Path(folder).expanduser().is_file():
         return _check_file(name, Path(folder).expanduser())
     if folder is not None and not Path(folder).expanduser().exists():
@@ -108,20 +173,13 @@ def locate(name: str, folder: str | Path | None = None, *, download: bool = True
             return found
     if not download:
         raise InputError(f"{filename} (or a versioned {filename.split('.')[0]}-vX.Y.Z.jsonl"
-                         f"[.gz]) not found in {', '.join(map(str, _folders(folder)))}")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    target = CACHE / filename
+                         f"[.gz]) not found in {', '.join(map(str, _folders(folder)))}; "
+                         f"{OFFLINE_HINT}")
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            data = response.read()
-    except OSError as exc:
-        raise InputError(f"{filename} is not available locally and the download from the "
-                         f"EvalPlus release failed ({exc}); pass the folder that holds it"
-                         ) from None
-    tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
-    return target
+        return fetch_release(name)
+    except InputError:
+        raise InputError(f"{filename} is not available locally and could not be downloaded "
+                         f"from the EvalPlus release; {OFFLINE_HINT}") from None
 
 
 def load(name_or_path: str, folder: str | Path | None = None) -> list[dict[str, Any]]:

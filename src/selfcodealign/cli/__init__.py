@@ -16,9 +16,18 @@ from typing import Any
 
 import click
 
+from selfcodealign.cli import benchmarks as _benchmarks  # noqa: F401 - `benchmarks`
 from selfcodealign.cli import commands as _commands  # noqa: F401 - registers the commands
 from selfcodealign.cli import run as _run_commands  # noqa: F401 - registers `run`, `report`
-from selfcodealign.cli.app import State, cli, model_options, resolve, run_options, shared_options
+from selfcodealign.cli.app import (
+    State,
+    benchmark_options,
+    cli,
+    model_options,
+    resolve,
+    run_options,
+    shared_options,
+)
 from selfcodealign.config import reference_markdown, to_yaml
 from selfcodealign.errors import AlreadyDoneError, SelfCodeAlignError
 
@@ -34,6 +43,7 @@ def config_group() -> None:
 @shared_options
 @run_options
 @model_options
+@benchmark_options
 def config_show(**flags: Any) -> None:
     """Print the resolved configuration (defaults -> --config -> --set -> flags) as YAML.
 

@@ -97,6 +97,22 @@ def executor_options(func: F) -> F:
     return func
 
 
+def benchmark_options(func: F) -> F:
+    """Where HumanEval+/MBPP+ are on this machine (decontamination, evaluation), or none."""
+    options = [
+        click.option("--benchmarks", "benchmarks_dir", type=click.Path(),
+                     help="Folder (or file) holding HumanEvalPlus.jsonl.gz / MbppPlus.jsonl.gz, "
+                          "for offline use: sets seeds.benchmark_dir, select.benchmark_dir and "
+                          "evaluate.dataset_dir (also $SELFCODEALIGN_BENCHMARKS)."),
+        click.option("--no-decontamination", "no_decontamination", is_flag=True, default=None,
+                     help="Skip benchmark decontamination in seeds and select "
+                          "(seeds.decontaminate: false, select.benchmarks: []); warns."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def model_options(func: F) -> F:
     """Which base model serves the LLM stages."""
     options = [
@@ -181,6 +197,12 @@ def resolve(ctx: click.Context, **flags: Any) -> Config:
         mapped[key] = value
     if mapped.get("executor.address") and not mapped.get("executor.name"):
         mapped["executor.name"] = "ray"
+    if flags.get("benchmarks_dir"):  # one folder for every stage that reads the benchmarks
+        mapped["seeds.benchmark_dir"] = mapped["select.benchmark_dir"] = flags["benchmarks_dir"]
+        mapped["evaluate.dataset_dir"] = mapped.get("evaluate.dataset_dir") or \
+            flags["benchmarks_dir"]
+    if flags.get("no_decontamination"):
+        mapped["seeds.decontaminate"], mapped["select.benchmarks"] = False, []
     return load_config(state.config_path, state.sets, mapped)
 
 

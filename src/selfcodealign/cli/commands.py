@@ -12,6 +12,7 @@ import click
 
 from selfcodealign import registry
 from selfcodealign.cli.app import (
+    benchmark_options,
     cli,
     executor_options,
     model_options,
@@ -23,6 +24,7 @@ from selfcodealign.stageio import require_usable
 
 
 @cli.command("evaluate")
+@benchmark_options
 @shared_options
 @run_options
 @model_options
@@ -176,6 +178,7 @@ def prompt_command(stage: str, input_path: str | None, index: int, shots: str | 
 
 
 @cli.command("train")
+@benchmark_options
 @shared_options
 @run_options
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many steps.")
@@ -222,6 +225,7 @@ def train_command(data: str, output_dir: str, max_steps: int | None, limit: int 
 
 
 @cli.command("seeds")
+@benchmark_options
 @shared_options
 @run_options
 @click.option("--typecheck/--no-typecheck", default=None,
@@ -272,6 +276,7 @@ def _print_table(title: str, rows: Sequence[tuple[str, int]], footer: str) -> No
 
 
 @cli.command("select")
+@benchmark_options
 @shared_options
 @run_options
 @executor_options

@@ -8,6 +8,7 @@ import click
 
 from selfcodealign import registry
 from selfcodealign.cli.app import (
+    benchmark_options,
     cli,
     executor_options,
     model_options,
@@ -19,6 +20,7 @@ from selfcodealign.cli.commands import fewshot_option
 
 
 @cli.command("run")
+@benchmark_options
 @shared_options
 @run_options
 @model_options

@@ -64,6 +64,12 @@ class RunConfig(Section):
         True, "Keep every LLM call in a SQLite cache in the run (or next to --output), so the "
         "same request is never sent twice.", affects_output=False,
     )
+    missing_benchmarks: Literal["error", "warn"] = setting(
+        "error", "When the HumanEval+/MBPP+ files for decontamination cannot be found (offline, "
+        "no --benchmarks DIR): `error` stops the stage (the paper configs); `warn` prints one "
+        "warning, records it in the stage's stats and runs on without decontamination (the "
+        "free tours).", affects_output=False,
+    )
     until: str = setting(
         "select", "`selfcodealign run` goes from seeds up to this stage: the SFT dataset "
         "(select), then fine-tuning (train), then HumanEval+/MBPP+ scores (evaluate); any "

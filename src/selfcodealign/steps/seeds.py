@@ -8,7 +8,6 @@ from typing import Any
 from selfcodealign.backends.base import LLMBackend
 from selfcodealign.config import Config
 from selfcodealign.executor import for_config
-from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec, run_stage
 from selfcodealign.seeds.corpus import corpus_kind
@@ -21,6 +20,7 @@ from selfcodealign.seeds.typecheck import (
     check_shard,
 )
 from selfcodealign.stageio import open_target
+from selfcodealign.steps.common import decontaminator as make_decontaminator
 from selfcodealign.store import iter_records
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,7 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     cfg = config.seeds
     for spec in cfg.corpus:  # a missing corpus fails now, before benchmarks load or folders exist
         corpus_kind(spec)
-    benchmark_dir = str(cfg.benchmark_dir) if cfg.benchmark_dir else None
-    decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
-                      if cfg.decontaminate and cfg.benchmarks else None)
+    decontaminator, decontamination = make_decontaminator(config, "seeds")
     typechecker: SnippetChecker | None = (TypeChecker(batch_size=cfg.typecheck_batch)
                                           if cfg.typecheck else None)
     executor = for_config(config)
@@ -66,6 +64,7 @@ def mine_seeds(config: Config, output_path: str | None = None, *, limit: int | N
     if target.writer.stats.inputs_done:  # resuming: the dedup index must know earlier seeds
         restored = miner.restore(iter_records(directory), iter_records(directory, "rejects"))
     target.writer.stats.info["seeds"] = miner.describe()
+    target.writer.stats.info["decontamination"] = decontamination
     try:
         stats = run_stage(miner, file_records(cfg.corpus, cfg.column, cfg.split, cfg.data_dir),
                           target.writer, limit=limit)

@@ -18,13 +18,13 @@ import orjson
 from selfcodealign import registry
 from selfcodealign.config import Config
 from selfcodealign.executor import for_config
-from selfcodealign.overlap.decontam import Decontaminator
 from selfcodealign.progress import Progress
 from selfcodealign.registry import StageContext
 from selfcodealign.runner import Rec
 from selfcodealign.selection.export import export
 from selfcodealign.selection.stage import Selector
 from selfcodealign.stageio import open_target, require_input, run_store
+from selfcodealign.steps.common import decontaminator as make_decontaminator
 from selfcodealign.steps.execute import limits_from
 from selfcodealign.store import RunStore, iter_records
 from selfcodealign.store.files import atomic_write
@@ -59,9 +59,8 @@ def select(config: Config, input_path: str | None = None, output_dir: str | None
     target = open_target(config, "select", str(folder / "selected.jsonl") if output_dir
                          else None, force=force)
     writer = target.writer
-    benchmark_dir = str(cfg.benchmark_dir) if cfg.benchmark_dir else None
-    decontaminator = (Decontaminator(cfg.benchmarks, benchmark_dir, ngram=cfg.ngram)
-                      if cfg.benchmarks else None)
+    decontaminator, decontamination = make_decontaminator(config, "select")
+    writer.stats.info["decontamination"] = decontamination
     limits = limits_from(config)
     executor = for_config(config)
     box = executor.sandbox(limits) if cfg.check_tests else None
