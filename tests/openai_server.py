@@ -2,8 +2,9 @@
 
 `FakeServer(script)` serves GET /v1/models and POST /v1/completions on a free localhost port,
 in a thread. `failures` is a list consumed one per completions request: an int status code to
-answer with (429 and 503 carry `Retry-After: 0`), "timeout" to stall past the client's timeout,
-or None for a normal answer. The server records every request body and the peak concurrency.
+answer with (429 and 503 carry `Retry-After: 0`), a (status, message) pair, "timeout" to stall
+past the client's timeout, "no_finish" for an answer without finish reasons, or None for a
+normal answer. The server records every request body and the peak concurrency.
 """
 
 from __future__ import annotations
@@ -57,9 +58,19 @@ class FakeServer:
                     if action == "timeout":
                         time.sleep(server.stall_s)
                         return
+                    if isinstance(action, tuple):  # (status, the server's message)
+                        self._send(action[0], {"error": {"message": action[1]}})
+                        return
                     if isinstance(action, int):
                         retry = {"Retry-After": "0"} if action in (429, 503) else {}
                         self._send(action, {"error": {"message": f"injected {action}"}}, retry)
+                        return
+                    if action == "no_finish":  # a server that does not say why it stopped
+                        n = int(body.get("n", 1))
+                        self._send(200, {"choices": [{"index": i, "text": " x"}
+                                                     for i in range(n)],
+                                         "usage": {"prompt_tokens": 1,
+                                                   "completion_tokens": 5 * n}})
                         return
                     time.sleep(server.delay_s)
                     n = int(body.get("n", 1))

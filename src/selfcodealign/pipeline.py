@@ -63,6 +63,7 @@ class LazyBackend:
         self.config = config
         self.name: str = config.backend.name
         self.model: str = config.backend.model or config.backend.name
+        self.revision = config.backend.revision  # part of the LLM cache key
         self._inner: LLMBackend | None = None
         self.created_at: float | None = None
 

@@ -27,6 +27,14 @@ REASONS: dict[str, Reason] = {
                          "token limit", f"{_BIGGER}; a higher temperature sometimes helps"),
     "no_completion": Reason("the backend returned no completion for the prompt",
                             "check the backend's logs; rerun to retry"),
+    "finish_unknown": Reason("the backend did not say why the completion ended, so it may "
+                             "have been cut off (treated like a truncated one)",
+                             "a server that reports finish_reason (vLLM, TGI, llama.cpp do)"),
+    "prompt_too_long": Reason("the prompt alone fills the model's context; it was not sent "
+                              "(the limit is in `detail`)",
+                              "a model with a longer context, or fewer/shorter shots"),
+    "request_rejected": Reason("the server or engine refused the request for good (the "
+                               "message is in `detail`)", "read the message; fix and rerun"),
     # any stage: an input record without what the stage needs (checked before it is used)
     "missing_code": Reason("the seed record has no code (`code`, `seed`, `content` or "
                            "`function`)", "check the input file"),

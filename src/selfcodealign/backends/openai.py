@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from selfcodealign.backends.base import Completion, SamplingParams
+from selfcodealign.backends.base import (
+    Completion,
+    PartialFailure,
+    PromptTooLong,
+    RequestRejected,
+    SamplingParams,
+    is_too_long,
+)
 from selfcodealign.errors import BackendError, ConfigError
 from selfcodealign.extras import require
 
@@ -74,7 +81,17 @@ class OpenAIBackend:
         seeds = list(seeds) if seeds is not None else [None] * len(prompts)  # type: ignore[list-item]
         futures = [self.pool.submit(self._complete, prompt, params, seed)
                    for prompt, seed in zip(prompts, seeds, strict=True)]
-        return [future.result() for future in futures]
+        results: list[list[Completion] | BaseException] = []
+        for future in futures:  # every answer is kept, whatever happened to the others
+            error = future.exception()
+            results.append(error if error is not None else future.result())
+        if any(isinstance(r, BaseException) for r in results):
+            fatal = next((r for r in results if isinstance(r, BaseException)
+                          and not isinstance(r, Exception)), None)
+            if fatal is not None:
+                raise fatal  # KeyboardInterrupt and the like are not a request's failure
+            raise PartialFailure(results)
+        return [r for r in results if not isinstance(r, BaseException)]
 
     def _body(self, prompt: str, params: SamplingParams, seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "prompt": prompt, "n": params.n,
@@ -100,9 +117,10 @@ class OpenAIBackend:
             else:
                 if answer.status_code == 200:
                     return self._parse(answer.json())
-                problem = f"{url} answered {answer.status_code}: {answer.text[:200]}"
-                if answer.status_code != 429 and answer.status_code < 500:
-                    raise BackendError(problem)
+                problem = f"{url} answered {answer.status_code}: {answer.text[:300]}"
+                if answer.status_code != 429 and answer.status_code < 500:  # for good
+                    raise (PromptTooLong if is_too_long(answer.text) else
+                           RequestRejected)(problem)
                 wait = _retry_after(answer.headers.get("retry-after"))
             self.usage["retries"] += attempt < self.max_retries
             if attempt < self.max_retries:
@@ -120,12 +138,25 @@ class OpenAIBackend:
             self.usage["prompt_tokens"] += int(usage.get("prompt_tokens", 0))
             self.usage["completion_tokens"] += int(usage.get("completion_tokens", 0))
         share = int(usage.get("completion_tokens", 0)) // max(len(choices), 1)
-        return [Completion(str(c.get("text", "")), str(c.get("finish_reason") or "stop"),
-                           int(usage.get("prompt_tokens", 0)), share) for c in choices]
+        # per-choice counts are not in the response: with n > 1 they are the request's total
+        # divided evenly, and marked as estimates
+        meta: dict[str, object] = {"tokens_estimated": True} if len(choices) > 1 else {}
+        return [Completion(str(c.get("text", "")), _finish(c),
+                           int(usage.get("prompt_tokens", 0)), share, dict(meta))
+                for c in choices]
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.http.close()
+
+
+def _finish(choice: dict[str, Any]) -> str:
+    """The finish reason as the server gave it; `unknown` when it gave none (vLLM's
+    `stop_reason`, the stop string it matched, still says `stop`)."""
+    reason = choice.get("finish_reason")
+    if reason:
+        return str(reason)
+    return "stop" if choice.get("stop_reason") else "unknown"
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from selfcodealign.backends.base import Completion, SamplingParams
+from selfcodealign.backends.base import Completion, SamplingParams, split_too_long, with_failures
 from selfcodealign.backends.loops import is_looping
 from selfcodealign.errors import BackendError
 from selfcodealign.extras import require
@@ -86,7 +86,7 @@ class TransformersBackend:
         self.torch = require("torch", extra="hf", feature="the transformers backend")
         transformers = require("transformers", extra="hf", feature="the transformers backend")
         self._transformers = transformers
-        self.model = model
+        self.model, self.revision = model, revision
         self.source = resolve_model(model, gguf_file)
         self.batch_size = batch_size
         if device == "auto":
@@ -138,13 +138,19 @@ class TransformersBackend:
 
     def generate(self, prompts: Sequence[str], params: SamplingParams,
                  seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+        context = getattr(self.net.config, "max_position_embeddings", None)
+        failed: dict[int, BaseException] = {}
+        if isinstance(context, int) and prompts:
+            lengths = [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
+            failed.update(split_too_long(lengths, context, self.model))
+        keep = [i for i in range(len(prompts)) if i not in failed]
         out: list[list[Completion]] = []
-        for start in range(0, len(prompts), self.batch_size):
-            batch = list(prompts[start:start + self.batch_size])
+        for start in range(0, len(keep), self.batch_size):
+            chosen = keep[start:start + self.batch_size]
             if seeds is not None:
-                self.torch.manual_seed(int(seeds[start]))
-            out += self._batch(batch, params)
-        return out
+                self.torch.manual_seed(int(seeds[chosen[0]]))
+            out += self._batch([prompts[i] for i in chosen], params)
+        return with_failures(out, failed, len(prompts))
 
     def _batch(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
         torch, tok = self.torch, self.tokenizer
@@ -153,10 +159,8 @@ class TransformersBackend:
         context = getattr(self.net.config, "max_position_embeddings", None)
         max_new = params.max_tokens
         if isinstance(context, int) and width + max_new > context:
-            if width >= context:
-                raise BackendError(f"a prompt of {width} tokens does not fit the context of "
-                                   f"{self.model} ({context} tokens)")
-            max_new = context - width  # the model cannot see further; reported as "length"
+            # (a prompt that fills the context alone never gets here: `generate` drops it)
+            max_new = max(1, context - width)  # the model cannot see further: "length"
         kwargs: dict[str, Any] = {"max_new_tokens": max_new,
                                   "num_return_sequences": params.n,
                                   "pad_token_id": tok.pad_token_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from selfcodealign.backends.base import Completion, SamplingParams
+from selfcodealign.backends.base import Completion, SamplingParams, split_too_long, with_failures
 from selfcodealign.extras import require
 from selfcodealign.models import resolve_model
 
@@ -28,6 +28,7 @@ class VLLMBackend:
         (`mp` inside a Ray actor that holds the GPUs: a nested Ray placement group would wait
         forever for GPUs the actor already has)."""
         self.vllm = require("vllm", extra="vllm", feature="the vllm backend")
+        self.revision = revision
         self.model = model
         source = resolve_model(model, gguf_file)
         # vLLM reads a local GGUF file given as the model (its tokenizer from the same file).
@@ -51,15 +52,23 @@ class VLLMBackend:
 
     def generate(self, prompts: Sequence[str], params: SamplingParams,
                  seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+        # vLLM refuses a whole generate() call when one prompt exceeds max_model_len: such
+        # prompts are dropped here, before sending, and the others go on
+        context = self.engine.llm_engine.model_config.max_model_len
+        lengths = [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]] \
+            if prompts else []
+        failed: dict[int, BaseException] = dict(split_too_long(lengths, context, self.model))
+        keep = [i for i in range(len(prompts)) if i not in failed]
         per_prompt = [self._params(params, None if seeds is None else int(seeds[i]))
-                      for i in range(len(prompts))]
-        outputs = self.engine.generate(list(prompts), per_prompt, use_tqdm=False)
+                      for i in keep]
+        outputs = self.engine.generate([prompts[i] for i in keep], per_prompt,
+                                       use_tqdm=False) if keep else []
         results = []
         for output in outputs:
             prompt_tokens = len(output.prompt_token_ids or [])
-            results.append([Completion(o.text, str(o.finish_reason or "stop"), prompt_tokens,
+            results.append([Completion(o.text, str(o.finish_reason or "unknown"), prompt_tokens,
                                        len(o.token_ids)) for o in output.outputs])
-        return results
+        return with_failures(results, failed, len(prompts))
 
     def close(self) -> None:
         pass

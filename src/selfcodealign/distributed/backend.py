@@ -65,6 +65,7 @@ class RayBackend:
         backend = config.backend
         self.name: str = backend.name
         self.model: str = backend.model or backend.name
+        self.revision = backend.revision
         self.restart_wait_s = cfg.restart_wait_s
         gpus = int(self.ray.cluster_resources().get("GPU", 0))
         group = max(1, backend.tensor_parallel_size)

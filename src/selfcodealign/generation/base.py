@@ -19,6 +19,7 @@ previous prompt is recorded in the stage stats.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -26,10 +27,14 @@ from itertools import pairwise
 from typing import Any, ClassVar
 
 from selfcodealign.backends import Completion, LLMBackend, SamplingParams
+from selfcodealign.backends.base import PartialFailure, PromptTooLong, RequestRejected, is_too_long
+from selfcodealign.errors import BackendError
 from selfcodealign.generation.text import is_looping, trim_runon
 from selfcodealign.records import make_id
 from selfcodealign.runner import Outcome, Rec, Stage
 from selfcodealign.store.stage import StageStats
+
+log = logging.getLogger(__name__)
 
 
 def item_rng(seed: int, item_id: str) -> random.Random:
@@ -131,13 +136,53 @@ class LLMStage(Stage):
         prompts = [rendered[i][0] for i in order]
         seeds = [item_seed(self.seed, batch[i]["id"]) for i in order]
         asked = getattr(self.backend, "misses", None)  # a CachedBackend counts what it sends
-        answers = self.backend.generate(prompts, self.params, seeds)
+        answers = self._ask(prompts, seeds)
         self._measure_prefix(prompts)
         self._count("requests", len(prompts))
         if isinstance(asked, int):
             self._count("model_requests", int(getattr(self.backend, "misses", 0)) - asked)
-        by_item: dict[int, list[Completion]] = dict(zip(order, answers, strict=True))
-        return [self._outcome(batch[i], rendered[i][1], by_item[i]) for i in range(len(batch))]
+        by_item = dict(zip(order, answers, strict=True))
+        return [self._settle(batch[i], rendered[i][1], by_item[i]) for i in range(len(batch))]
+
+    def _ask(self, prompts: list[str], seeds: list[int]
+             ) -> list[list[Completion] | BaseException]:
+        """Each prompt's completions, or what ended its request. A failure belongs to the
+        requests it hit: a partial failure keeps the other answers; a batch that fails as a
+        whole for a reason other than the backend's own (an engine's length check, out of
+        memory) is split in halves until the guilty prompts stand alone; a backend error for
+        the whole batch (a server gone after its retries) is every request's, transient."""
+        if not prompts:
+            return []
+        try:
+            return list(self.backend.generate(prompts, self.params, seeds))
+        except PartialFailure as partial:
+            return list(partial.results)
+        except RequestRejected as rejected:
+            if len(prompts) == 1:
+                return [rejected]
+        except BackendError as error:
+            return [error] * len(prompts)
+        except Exception as error:
+            if len(prompts) == 1:
+                message = f"{type(error).__name__}: {str(error)[:300]}"
+                return [(PromptTooLong if is_too_long(message) else RequestRejected)(message)]
+        half = len(prompts) // 2
+        self._count("batch_splits")
+        return (self._ask(prompts[:half], seeds[:half])
+                + self._ask(prompts[half:], seeds[half:]))
+
+    def _settle(self, record: Rec, meta: dict[str, Any],
+                answer: list[Completion] | BaseException) -> Outcome:
+        if not isinstance(answer, BaseException):
+            return self._outcome(record, meta, answer)
+        if isinstance(answer, RequestRejected):  # for good: this item's counted drop
+            self._count("requests_rejected")
+            drop = {"id": self.output_id(record, 0), "parent": record["id"],
+                    "detail": str(answer), "meta": meta}
+            return Outcome(record["id"], dropped=[(drop, answer.reason)])
+        self._count("deferred")  # transient: nothing written, the next run asks again
+        log.warning("%s: request for %s deferred after %s", self.name, record["id"], answer)
+        return Outcome(record["id"], deferred=True)
 
     def _outcome(self, record: Rec, meta: dict[str, Any], completions: list[Completion]
                  ) -> Outcome:
@@ -149,16 +194,21 @@ class LLMStage(Stage):
             info = {**meta, "sample": index, "finish_reason": completion.finish_reason,
                     "raw": completion.text, "prompt_tokens": completion.prompt_tokens,
                     "completion_tokens": completion.completion_tokens}
+            if completion.meta.get("tokens_estimated"):
+                info["tokens_estimated"] = True  # the request's total split over its samples
             rid = self.output_id(record, index)
             text = self.trim(completion.text)
             if text.strip() != completion.text.strip():
                 info["trimmed"] = True  # parsed from the answer's part of `raw` only
                 self._count("trimmed")
-            if completion.finish_reason in ("length", "repetition"):
+            if completion.finish_reason in ("length", "repetition", "unknown"):
                 # The method drops every completion that reached max_tokens, even one whose
-                # answer came before it; a loop is told apart from a long answer.
+                # answer came before it; a loop is told apart from a long answer. A backend
+                # that does not say why it stopped may have been cut off: treated the same.
                 reason = ("repetition" if completion.finish_reason == "repetition"
-                          or is_looping(completion.text) else "truncated")
+                          or is_looping(completion.text) else
+                          "finish_unknown" if completion.finish_reason == "unknown"
+                          else "truncated")
                 outcome.dropped.append(({"id": rid, "parent": record["id"], "meta": info},
                                         reason))
                 continue

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from selfcodealign.backends.base import Completion, LLMBackend, SamplingParams
+from selfcodealign.backends.base import Completion, LLMBackend, PartialFailure, SamplingParams
 
 
 class CachedBackend:
@@ -33,6 +33,9 @@ class CachedBackend:
         for part in (self.inner.name, self.inner.model, prompt, repr(params), repr(seed)):
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")
+        revision = getattr(self.inner, "revision", None)
+        if isinstance(revision, str) and revision:  # (absent: keys as before revisions counted)
+            h.update(b"revision\x00" + revision.encode())
         return h.hexdigest()
 
     def generate(self, prompts: Sequence[str], params: SamplingParams,
@@ -49,15 +52,25 @@ class CachedBackend:
         missing = [i for i, key in enumerate(keys) if key not in found]
         self.hits += len(keys) - len(missing)
         self.misses += len(missing)
+        failed: dict[str, BaseException] = {}
         if missing:
-            answers = self.inner.generate([prompts[i] for i in missing], params,
-                                          None if seeds is None else [seeds[i] for i in missing])
+            try:
+                answers: list[list[Completion] | BaseException] = list(self.inner.generate(
+                    [prompts[i] for i in missing], params,
+                    None if seeds is None else [seeds[i] for i in missing]))
+            except PartialFailure as partial:  # keep every answer that did come back
+                answers = partial.results
             rows = []
             for i, completions in zip(missing, answers, strict=True):
+                if isinstance(completions, BaseException):
+                    failed[keys[i]] = completions
+                    continue
                 found[keys[i]] = completions
                 rows.append((keys[i], orjson.dumps([c.__dict__ for c in completions])))
             with self.db:
                 self.db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?)", rows)
+        if failed:
+            raise PartialFailure([failed.get(key) or found[key] for key in keys])
         return [found[key] for key in keys]
 
     def close_cache(self) -> None:
