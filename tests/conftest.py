@@ -42,13 +42,20 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
 
 
 def _benchmark_folder() -> Path | None:
-    """The HumanEval+/MBPP+ files for tests: $SELFCODEALIGN_BENCHMARKS or ../shared/data."""
-    candidates = [os.environ.get("SELFCODEALIGN_BENCHMARKS", ""),
-                  str(Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"),
-                  "/work/shared/data/benchmarks"]
+    """The HumanEval+/MBPP+ files for tests, found the way the package finds them: the
+    environment ($SELFCODEALIGN_BENCHMARKS), the cache (`selfcodealign benchmarks import` or
+    `download` put them there), then a `shared/data/benchmarks` folder next to the checkout
+    or above it. No download, no machine's absolute path."""
+    from selfcodealign import benchmarks
+
+    here = Path(__file__).resolve()
+    candidates = [Path(p) for p in (os.environ.get("SELFCODEALIGN_BENCHMARKS"),) if p]
+    candidates += [benchmarks.cache_dir(), benchmarks.CACHE]
+    candidates += [parent / "shared" / "data" / "benchmarks" for parent in here.parents]
     for candidate in candidates:
-        if candidate and (Path(candidate) / "HumanEvalPlus.jsonl.gz").is_file():
-            return Path(candidate)
+        if candidate.is_dir() and all(benchmarks._in_folder(name, candidate) is not None
+                                      for name in benchmarks.RELEASES):
+            return candidate
     return None
 
 

@@ -197,8 +197,8 @@ def test_an_input_with_nothing_usable_exits_4(run_cli: Any, tmp_path: Path, comm
     inp = tmp_path / "in.jsonl"
     inp.write_text(content)
     out = tmp_path / "out.jsonl"
-    result = run_cli(command, "--input", str(inp), "--output", str(out), "--set", "backend.name=fake",
-                     "--runs-dir", str(tmp_path / "runs"))
+    result = run_cli(command, "--input", str(inp), "--output", str(out), "--set",
+                     "backend.name=fake", "--runs-dir", str(tmp_path / "runs"))
     assert result.code == 4, result.err
     assert ("holds no records" in result.err if not content.strip() else
             "could be used (3 invalid_json_line)" in result.err)
@@ -224,7 +224,8 @@ def test_records_lacking_fields_only_also_exit_4(run_cli: Any, tmp_path: Path) -
 def test_a_missing_input_fails_at_once_and_leaves_nothing(run_cli: Any, tmp_path: Path,
                                                           argv: list[str]) -> None:
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = run_cli(*(a.replace("{tmp}", str(tmp_path)) for a in argv), "--set", "backend.name=fake")
+    result = run_cli(*(a.replace("{tmp}", str(tmp_path)) for a in argv), "--set",
+                     "backend.name=fake")
     assert result.code == 1
     assert "not found" in result.err and result.err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run dir, no .parts
