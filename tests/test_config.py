@@ -158,3 +158,19 @@ def test_docs_config_reference_is_current() -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path: Path) -> None:
     load_config(path)
+
+
+def test_every_unknown_key_is_reported_at_once(tmp_path: Path) -> None:
+    """A user fixing a config should not have to rerun once per typo."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run:\n  nam: x\n  seedd: 1\nfoo: 1\nsampling: 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad, ["nope.key=1", "sampling.tempreature=0.1", "run.seed=5"])
+    message = str(caught.value)
+    assert message.startswith("6 config problems: ")
+    for key in ("'run.nam'", "'run.seedd'", "'foo'", "'sampling' (from", "'nope'",
+                "'sampling.tempreature'"):
+        assert key in message, key
+    assert "did you mean 'name'?" in message and "did you mean 'temperature'?" in message
+    with pytest.raises(ConfigError, match=r"^unknown config key 'x'"):  # one: as before
+        load_config(None, ["x=1"])

@@ -47,20 +47,23 @@ def _unknown_key(model: type[BaseModel], prefix: str, key: object, origin: str) 
     )
 
 
-def _check_keys(model: type[BaseModel], data: Mapping[Any, Any], prefix: str, origin: str) -> None:
-    """Reject keys that no field declares, recursing into sections."""
+def _check_keys(model: type[BaseModel], data: Mapping[Any, Any], prefix: str, origin: str,
+                problems: list[ConfigError]) -> None:
+    """Collect keys that no field declares, recursing into sections."""
     for key, value in data.items():
         if not isinstance(key, str) or key not in model.model_fields:
-            raise _unknown_key(model, prefix, key, origin)
+            problems.append(_unknown_key(model, prefix, key, origin))
+            continue
         sub = _section_model(model.model_fields[key].annotation)
         if sub is None:
             continue
         if not isinstance(value, Mapping):
-            raise ConfigError(
+            problems.append(ConfigError(
                 f"config key '{prefix}{key}' (from {origin}) is a section and needs a mapping of "
                 f"settings, not {value!r}"
-            )
-        _check_keys(sub, value, f"{prefix}{key}.", origin)
+            ))
+            continue
+        _check_keys(sub, value, f"{prefix}{key}.", origin, problems)
 
 
 def _check_path(path: list[str], origin: str) -> None:
@@ -160,19 +163,29 @@ def load_config(
     """
     tree: dict[str, Any] = {}
     origins: dict[str, str] = {}
+    problems: list[ConfigError] = []  # every bad key at once, not one per attempt
     if path is not None:
         data = read_yaml(path)
-        _check_keys(Config, data, "", str(path))
-        _merge(tree, data)
+        _check_keys(Config, data, "", str(path), problems)
+        if not problems:
+            _merge(tree, data)
         origins.update({leaf: str(path) for leaf in _leaves(data)})
     overrides = [(*parse_set(item), f"--set {item}") for item in sets]
     overrides += [(key.split("."), v, "a command-line flag") for key, v in (flags or {}).items()]
     for keys, value, origin in overrides:
         if value is None and origin == "a command-line flag":
             continue
-        _check_path(keys, origin)
+        try:
+            _check_path(keys, origin)
+        except ConfigError as exc:
+            problems.append(exc)
+            continue
         _put(tree, keys, value)
         origins[".".join(keys)] = origin
+    if problems:
+        raise ConfigError("; ".join(str(p) for p in problems) if len(problems) == 1 else
+                          f"{len(problems)} config problems: "
+                          + "; ".join(str(p) for p in problems))
     try:
         return Config.model_validate(tree)
     except ValidationError as exc:
