@@ -229,3 +229,20 @@ def test_evaluation_scores_are_shown(run: Path, tmp_path: Path) -> None:
     assert "<td>humaneval</td><td>pass@1</td>" in page
     assert ">61.0%<" in page and ">54.0%<" in page and "out/model" in page
     assert "paper: SelfCodeAlign-CQ-7B humaneval+" in page and ">67.1%<" in page
+
+
+@pytest.mark.parametrize("bins", [3, 8, 12, 40])
+def test_histogram_tick_labels_never_run_into_more(bins: int) -> None:
+    """The overflow bar's "more" label and the last edge's tick used to overlap ("41more")."""
+    import re
+
+    from selfcodealign.report.svg import histogram
+
+    edges = list(range(1, bins * 5 + 2, 5))
+    svg = histogram(edges, [3] * (len(edges) - 1), 7, unit="lines", label="x")
+    ticks = [(float(x), text) for x, text in re.findall(
+        r'<text class="tick" x="([0-9.]+)" y="[0-9.]+" text-anchor="middle">([^<]+)</text>',
+        svg)]
+    more = [x for x, text in ticks if text == "more"]
+    assert len(more) == 1
+    assert all(abs(x - more[0]) >= 28 for x, text in ticks if text not in ("more", "lines"))

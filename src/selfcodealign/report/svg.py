@@ -112,13 +112,16 @@ def histogram(edges: Sequence[int], counts: Sequence[int], overflow: int, *, uni
                      f'<rect class="bar tone-{tone}" x="{x + 1:.1f}" '
                      f'y="{top_pad + plot_h - h:.1f}" width="{max(slot - 2, 1):.1f}" '
                      f'height="{h:.1f}"/></g>')
+    more_x = left + (len(values) - 0.5) * slot
     for i in range(0, len(edges), every):
         x = left + i * slot
+        if overflow and abs(x - more_x) < 28:
+            continue  # it would run into the "more" label ("41more")
         parts.append(f'<text class="tick" x="{x:.1f}" y="{top_pad + plot_h + 16}" '
                      f'text-anchor="middle">{edges[i]:,}</text>')
     if overflow:
-        parts.append(f'<text class="tick" x="{left + (len(values) - 0.5) * slot:.1f}" '
-                     f'y="{top_pad + plot_h + 16}" text-anchor="middle">more</text>')
+        parts.append(f'<text class="tick" x="{more_x:.1f}" y="{top_pad + plot_h + 16}" '
+                     f'text-anchor="middle">more</text>')
     parts.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top_pad + plot_h}" '
                  f'y2="{top_pad + plot_h}"/><text class="tick" x="{left + plot_w / 2:.1f}" '
                  f'y="{height - 4}" text-anchor="middle">{_e(unit)}</text></svg>')

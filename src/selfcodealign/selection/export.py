@@ -57,6 +57,19 @@ def export(records: Iterable[Rec], folder: Path, *, seed_sources: Mapping[str, d
     rows = [row(r, seed_sources) for r in records]
     atomic_write(folder / "data.jsonl", b"".join(dumps(r) for r in rows))
     datasets = require("datasets", extra="train", feature="the dataset export")
+    # the library's own progress bars would print at every select, into logs too: the stage
+    # has its own progress line
+    was_enabled = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.utils.logging.disable_progress_bar()
+    try:
+        return _write(datasets, rows, folder, card, push_to_hub)
+    finally:
+        if was_enabled:
+            datasets.utils.logging.enable_progress_bar()
+
+
+def _write(datasets: Any, rows: list[dict[str, Any]], folder: Path, card: dict[str, Any],
+           push_to_hub: str | None) -> dict[str, Any]:
     dataset = datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict(
         {c: [] for c in COLUMNS})
     dataset.save_to_disk(str(folder / "hf"))
