@@ -7,6 +7,7 @@ import ast
 import collections
 import decimal
 import math
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -171,3 +172,34 @@ def test_a_zygote_that_dies_at_start_says_why(tmp_path, monkeypatch) -> None:  #
         sandbox._Worker(0, 0, str(tmp_path), None, (), ())
     assert "stopped answering" in str(caught.value)
     assert "No module named 'a_dependency_missing_under_isolation'" in str(caught.value)
+
+
+def test_a_killed_sandbox_leaves_nothing_for_long(tmp_path: Path) -> None:
+    """A SIGKILLed run leaves its sandbox folder in the temp dir; the next sandbox to start
+    removes those whose owner is gone (and only those)."""
+    import os
+    import subprocess
+    import sys
+    import time as clock
+
+    from selfcodealign.execution.sandbox import OWNER_FILE, WORKDIR_PREFIX, sweep_stale_workdirs
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = tmp_path / f"{WORKDIR_PREFIX}killed"
+    (killed / "job-3").mkdir(parents=True)
+    (killed / "job-3" / "left.txt").write_text("x")
+    (killed / OWNER_FILE).write_text(str(dead.pid))
+    mine = tmp_path / f"{WORKDIR_PREFIX}live"
+    mine.mkdir()
+    (mine / OWNER_FILE).write_text(str(os.getpid()))
+    old = tmp_path / f"{WORKDIR_PREFIX}old-version"
+    old.mkdir()
+    os.utime(old, (clock.time() - 7200, clock.time() - 7200))
+    fresh = tmp_path / f"{WORKDIR_PREFIX}being-made"
+    fresh.mkdir()
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    assert sweep_stale_workdirs(str(tmp_path)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [mine.name, fresh.name, other.name])

@@ -15,10 +15,12 @@ import logging
 import os
 import queue
 import select
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -102,6 +104,52 @@ class _Worker:
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+WORKDIR_PREFIX = "selfcodealign-sandbox-"
+OWNER_FILE = ".owner-pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_workdirs(tmp: str | None = None, *, unmarked_age_s: float = 3600.0) -> int:
+    """Remove the work folders of sandboxes whose process is gone (a SIGKILL leaves its folder
+    behind): ours only, marked with a dead owner pid, or unmarked and older than an hour (made
+    by an older version). Returns how many were removed; never raises."""
+    removed = 0
+    root = tmp or tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(WORKDIR_PREFIX)]
+    except OSError:
+        return 0
+    for name in names:
+        path = os.path.join(root, name)
+        try:
+            info = os.lstat(path)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+                continue
+            try:
+                with open(os.path.join(path, OWNER_FILE)) as fh:
+                    owner: int | None = int(fh.read().strip() or "0")
+            except FileNotFoundError:
+                owner = None
+            if owner is not None and owner > 0 and _process_alive(owner):
+                continue
+            if owner is None and time.time() - info.st_mtime < unmarked_age_s:
+                continue
+        except (OSError, ValueError):
+            continue
+        remove_tree(path)
+        removed += 1
+    return removed
 
 
 class SandboxFront(ABC):
@@ -269,7 +317,10 @@ class LocalSandbox(SandboxFront):
         self.run_as = run_as
         self.preload = tuple(preload)
         self.disable_layers = tuple(disable_layers)
-        self.workdir = tempfile.mkdtemp(prefix="selfcodealign-sandbox-")
+        sweep_stale_workdirs()
+        self.workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
+        with open(os.path.join(self.workdir, OWNER_FILE), "w") as fh:
+            fh.write(str(os.getpid()))
         os.chmod(self.workdir, 0o711)  # per-slot uids reach their own job folders only
         if run_as is not None:
             os.chown(self.workdir, run_as, run_as)
