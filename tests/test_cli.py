@@ -121,3 +121,20 @@ def test_the_sigterm_handler_is_given_back(run_cli: Callable[..., Any]) -> None:
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_the_plan_header_knows_partly_mined_seeds(run_cli: Callable[..., Any],
+                                                  tmp_path: Path) -> None:
+    from tests.test_golden_tour import write_corpus
+
+    write_corpus(tmp_path / "corpus")
+    common = ["--set", "backend.name=fake", "--set", "seeds.typecheck=false",
+              "--set", f"seeds.corpus=[{tmp_path / 'corpus'}]", "--runs-dir",
+              str(tmp_path / "runs"), "--no-decontamination"]
+    before = run_cli("run", "--dry-run", *common)
+    assert before.code == 0 and "seeds not mined yet" in before.out
+    mined = run_cli("seeds", "--limit", "2", *[a for a in common if a != "--dry-run"])
+    assert mined.code == 0, mined.err
+    partly = run_cli("run", "--dry-run", *common)
+    assert "seeds not mined yet" not in partly.out
+    assert "10 seeds mined so far, more to come" in " ".join(partly.out.split())

@@ -70,8 +70,12 @@ def _print_plan(plan: dict[str, Any]) -> None:
     console = Console()
     click.echo(f"run directory: {plan['run_dir']}")
     click.echo(f"backend: {plan['backend']}  model: {plan['model'] or '(not set)'}")
+    mined = plan.get("seeds")
     basis = ("" if plan["seeds_complete"] else
-             f" (seeds not mined yet: estimates are per {plan['basis_seeds']:,} seeds)")
+             f" (seeds not mined yet: estimates are per {plan['basis_seeds']:,} seeds)"
+             if not mined else
+             f" ({mined:,} seeds mined so far, more to come: estimates are per "
+             f"{plan['basis_seeds']:,} seeds)")
     table = Table(title=f"what run would do{basis}", show_edge=False)
     for column in ("stage", "state", "kept", "requests", "samples", "prompt tok",
                    "max out tok"):
