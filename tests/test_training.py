@@ -173,3 +173,23 @@ def test_training_and_evaluation_prompts_agree_token_for_token(tiny_model: Path,
             templated = templated["input_ids"]
         assert evaluated == expected == list(templated)
         assert expected.count(tok.bos_token_id) == 1
+
+
+def test_the_global_batch_stays_the_configured_one_under_a_launcher(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `accelerate launch` / `torchrun` with N processes, gradient accumulation shrinks
+    so the optimiser still sees train.batch_size examples per step (the paper's 64)."""
+    from selfcodealign.errors import ConfigError
+    from selfcodealign.training.sft import accumulation_steps, launched_world_size
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert launched_world_size() == 1 and accumulation_steps(64, 1, None) == 64
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert launched_world_size() == 4
+    assert accumulation_steps(64, 1, None) == 16 and accumulation_steps(64, 2, None) == 8
+    assert accumulation_steps(64, 16, None) == 1
+    assert accumulation_steps(64, 1, 2) == 32  # an explicit world size wins
+    with pytest.raises(ConfigError, match=r"not a multiple of train\.micro_batch_size 1 x 3"):
+        accumulation_steps(64, 1, 3)
+    monkeypatch.setenv("WORLD_SIZE", "many")
+    assert launched_world_size() == 1

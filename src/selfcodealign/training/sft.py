@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -169,8 +170,29 @@ def last_checkpoints(output_dir: str) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]))
 
 
+def launched_world_size() -> int:
+    """How many processes train together: `WORLD_SIZE` as `accelerate launch` and `torchrun`
+    set it (1 when run alone)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def accumulation_steps(batch_size: int, micro_batch_size: int, world_size: int | None) -> int:
+    """Gradient accumulation that keeps the global batch at `batch_size` examples per optimiser
+    step whatever the number of processes (the paper: 64 = micro x accumulation x GPUs)."""
+    world = launched_world_size() if world_size is None else max(1, world_size)
+    per_step = micro_batch_size * world
+    if batch_size % per_step:
+        raise ConfigError(f"train.batch_size {batch_size} is not a multiple of "
+                          f"train.micro_batch_size {micro_batch_size} x {world} processes; "
+                          "the global batch would not be the one asked for")
+    return max(1, batch_size // per_step)
+
+
 def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int = 3407,
-          max_steps: int | None = None, world_size: int = 1,
+          max_steps: int | None = None, world_size: int | None = None,
           config: Config | None = None, gguf_file: str | None = None,
           sandbox: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Fine-tune `model` on `data` into `output_dir`; returns a summary.
@@ -204,8 +226,7 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
     if cfg.eval_fraction:
         split = dataset.train_test_split(test_size=cfg.eval_fraction, seed=seed)
         dataset = split["train"]
-    per_step = cfg.micro_batch_size * max(world_size, 1)
-    accumulation = max(1, cfg.batch_size // per_step)
+    accumulation = accumulation_steps(cfg.batch_size, cfg.micro_batch_size, world_size)
     fields = {f.name for f in dataclasses.fields(trl.SFTConfig)}
     warmup = ({"warmup_ratio": cfg.warmup_ratio} if "warmup_ratio" in fields
               else {"warmup_steps": cfg.warmup_ratio})
