@@ -193,3 +193,64 @@ def test_the_global_batch_stays_the_configured_one_under_a_launcher(
         accumulation_steps(64, 1, 3)
     monkeypatch.setenv("WORLD_SIZE", "many")
     assert launched_world_size() == 1
+
+
+def test_two_processes_train_like_one(tiny_model: Path, tmp_path: Path) -> None:
+    """`accelerate launch --multi_gpu --num_processes 2` (torch.distributed, gloo on CPU: the
+    launcher a GPU box uses) keeps the global batch at train.batch_size and follows the
+    single-process loss curve; only the main process reports."""
+    import json
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    import torch
+
+    if shutil.which("accelerate") is None:
+        pytest.skip("accelerate is not installed")
+    rows = [{"instruction": f"Write add{i}.", "response": f"def add{i}(a, b):\n    return a + b"}
+            for i in range(32)]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(orjson.dumps(r).decode() + "\n" for r in rows))
+    common = ["-m", "selfcodealign", "train", "--data", str(data), "--model", str(tiny_model),
+              "--max-steps", "3", "--set", "train.batch_size=8", "--set",
+              "train.micro_batch_size=2", "--set", "train.learning_rate=0.01", "--set",
+              "train.save_steps=1000"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "CUDA_VISIBLE_DEVICES": ""}
+    def free_port() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+
+    one = subprocess.run([sys.executable, *common, "--output-dir", str(tmp_path / "one")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-2000:]
+    def launch() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [shutil.which("accelerate") or "accelerate", "launch", "--multi_gpu",
+             "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+             "--dynamo_backend", "no", "--main_process_port", str(free_port()), *common,
+             "--output-dir", str(tmp_path / "two")],
+            env=env, capture_output=True, text=True, timeout=600)
+
+    two = launch()
+    if two.returncode != 0:  # a rendezvous lost to another process taking the port: once more
+        shutil.rmtree(tmp_path / "two", ignore_errors=True)
+        two = launch()
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert two.stdout.count("trained 3 steps") == 1  # the main process reports, once
+
+    def run_facts(name: str) -> tuple[int, int, list[float], float]:
+        args = torch.load(tmp_path / name / "training_args.bin", weights_only=False)
+        state = json.loads((tmp_path / name / "checkpoint-3" / "trainer_state.json").read_text())
+        losses = [e["loss"] for e in state["log_history"] if "loss" in e]
+        return args.world_size, args.gradient_accumulation_steps, losses, state["epoch"]
+
+    world1, accumulation1, losses1, epoch1 = run_facts("one")
+    world2, accumulation2, losses2, epoch2 = run_facts("two")
+    assert (world1, accumulation1) == (1, 4) and (world2, accumulation2) == (2, 2)
+    assert epoch1 == epoch2 == 0.75  # 3 steps x 8 examples of 32: the same global batch
+    assert len(losses1) == len(losses2) == 3
+    assert all(abs(a - b) <= 0.05 * abs(a) for a, b in zip(losses1, losses2, strict=True))

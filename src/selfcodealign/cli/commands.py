@@ -215,6 +215,8 @@ def train_command(data: str, output_dir: str, max_steps: int | None, limit: int 
         raise ConfigError("train needs a base model: pass --model or set backend.model")
     summary = train(data, config.backend.model, output_dir, config.train, seed=config.run.seed,
                     max_steps=max_steps, config=config, gguf_file=config.backend.gguf_file)
+    if not summary.get("main_process", True):
+        return  # under a launcher, the main process reports for all of them
     for entry in summary["checkpoint_scores"]:
         scores = ", ".join(f"{k} {v:.1%}" for k, v in entry.items() if "pass@" in k)
         click.echo(f"checkpoint {entry['step']}: {scores}")

@@ -272,7 +272,9 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
         callback.resumed_from = checkpoints[-1] if checkpoints else None
     result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
     trainer.save_model(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    main = bool(trainer.is_world_process_zero())
+    if main:  # one writer for the tokenizer files, whatever the number of processes
+        tokenizer.save_pretrained(output_dir)
     losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
     return {"steps": int(trainer.state.global_step), "train_loss": float(result.training_loss),
             "losses": losses,
@@ -281,4 +283,5 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
             "dropout_zeroed": dropped, "gradient_accumulation": accumulation,
             "resumed_from": str(checkpoints[-1]) if checkpoints else None,
             "checkpoint_scores": [e for c in callbacks for e in c.history],
-            "output_dir": output_dir}
+            "output_dir": output_dir, "world_size": int(trainer.args.world_size),
+            "main_process": main}
