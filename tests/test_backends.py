@@ -44,11 +44,29 @@ def test_backends_need_a_model_and_vllm_needs_its_extra(monkeypatch: pytest.Monk
 
 
 @pytest.mark.gpu
-def test_vllm_generates_on_a_gpu(tmp_path: Path) -> None:
-    backend = create_backend(load_config(None, ["backend.name=vllm",
-                                                "backend.model=facebook/opt-125m"]).backend)
-    out = backend.generate(["def add(a, b):"], SamplingParams(n=2, max_tokens=8), seeds=[1])
-    assert len(out[0]) == 2 and all(c.completion_tokens <= 8 for c in out[0])
+def test_vllm_generates_on_a_gpu(tiny_model: Path) -> None:
+    """The vLLM backend on a model built here (no hub): sampling, seeds, and a prompt over the
+    context refused before it is sent while the others are answered."""
+    from selfcodealign.backends.base import PartialFailure, PromptTooLong
+
+    backend = create_backend(load_config(None, [
+        "backend.name=vllm", f"backend.model={tiny_model}", "backend.max_model_len=512",
+        "backend.gpu_memory_utilization=0.3"]).backend)
+    try:
+        out = backend.generate(["def add(a, b):"], SamplingParams(n=2, max_tokens=8),
+                               seeds=[1])
+        assert len(out[0]) == 2 and all(c.completion_tokens <= 8 for c in out[0])
+        again = backend.generate(["def add(a, b):"], SamplingParams(n=2, max_tokens=8),
+                                 seeds=[1])
+        assert [c.text for c in again[0]] == [c.text for c in out[0]]  # seeded per prompt
+        with pytest.raises(PartialFailure) as caught:
+            backend.generate(["def f():", "a b " * 2000, "def g():"],
+                             SamplingParams(max_tokens=4), seeds=[1, 2, 3])
+        first, long, last = caught.value.results
+        assert isinstance(long, PromptTooLong) and "512 tokens" in str(long)
+        assert isinstance(first, list) and isinstance(last, list)
+    finally:
+        backend.close()
 
 
 def test_seed_fingerprint_includes_the_model_only_with_the_judge() -> None:
