@@ -107,3 +107,16 @@ def test_until_names_a_stage_of_the_table() -> None:
     assert load_config(None, ["run.until=execute"]).run.until == "execute"
     spec = registry.get("concepts")
     assert spec.load().__name__ == "run_step" and spec.section == "concepts"
+
+
+def test_every_report_section_the_table_names_exists() -> None:
+    import re
+    from pathlib import Path
+
+    import selfcodealign.report.sections as sections
+
+    anchors = set(re.findall(r'section\("([a-z-]+)"', Path(sections.__file__).read_text()))
+    named = {spec.name: spec.report for spec in registry.stages() if spec.report}
+    assert named and all(anchor in anchors for anchor in named.values()), named
+    assert sections._own_section("execute") == ' <a class="dim" href="#execution">its figures</a>'
+    assert sections._own_section("a-stage-from-the-future") == ""

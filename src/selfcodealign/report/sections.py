@@ -11,6 +11,7 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from selfcodealign import registry
 from selfcodealign.reasons import explain
 from selfcodealign.report.svg import Bar, bars, histogram
 
@@ -115,6 +116,16 @@ def funnel(data: dict[str, Any]) -> Safe:
                         "instruction, so that step can exceed 100% of the one before.")
 
 
+def _own_section(stage: str) -> str:
+    """A link to the section with the stage's own figures (the stage table's `report`)."""
+    try:
+        anchor = registry.get(stage).report
+    except ValueError:  # a stage this version does not know (an older or newer run)
+        return ""
+    return (f' <a class="dim" href="#{e(anchor)}">its figures</a>'
+            if anchor and anchor != "drops" else "")
+
+
 def drops(data: dict[str, Any]) -> Safe:
     info = data["drops"]
     if not info:
@@ -139,7 +150,7 @@ def drops(data: dict[str, Any]) -> Safe:
                        numeric=(1,)) if glossary else Safe("")
         cards.append(Safe(f'<div class="sub"><h3>{e(stage)} <span class="dim">'
                           f'{num(d["total"] - d["kept"])} of {num(d["total"])} dropped'
-                          f"</span></h3>{chart}{legend}</div>"))
+                          f"</span>{_own_section(stage)}</h3>{chart}{legend}</div>"))
     return section("drops", "Drop reasons", summary, *cards,
                    note="Outputs = kept + dropped records of a stage (for seeds: candidate "
                         "functions). Every dropped record carries one reason.")
