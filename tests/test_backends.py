@@ -74,3 +74,18 @@ def test_seed_fingerprint_includes_the_model_only_with_the_judge() -> None:
     assert "backend.model" not in plain
     judged = stage_settings(load_config(None, ["backend.model=a", "seeds.judge=true"]), "seeds")
     assert judged["backend.model"] == "a"
+
+
+def test_data_parallelism_means_replicas_on_every_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One process holds one vLLM engine: asking the local executor for replicas is a one-line
+    error naming the paths that make them (before vLLM is even imported)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # never reached
+    config = load_config(None, ["backend.name=vllm", "backend.model=m",
+                                "backend.data_parallel_size=4"])
+    with pytest.raises(ConfigError, match=r"data_parallel_size 4: .*--executor ray.*vllm serve"):
+        create_backend(config.backend)
+    for name in ("paper-starcoder2-15b", "paper-codeqwen1.5-7b"):
+        text = (Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml").read_text()
+        assert "data_parallel_size: 1" in text and "--executor ray" in text

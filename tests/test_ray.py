@@ -188,3 +188,24 @@ def test_selection_on_ray_equals_the_local_one(cluster: Any, tmp_path: Path,
                     "executor.name=ray")
     assert [json.loads(r)["id"] for r in rows("resumed")] == \
         [json.loads(r)["id"] for r in rows("local")]
+
+
+def test_data_parallel_size_is_the_number_of_engine_replicas(cluster: Any) -> None:
+    """On Ray, `backend.data_parallel_size` N makes N engine actors (one per replica), and a
+    batch is answered in order across them, as one engine would."""
+    from selfcodealign.distributed.backend import RayBackend
+
+    config = load_config(None, ["executor.name=ray", "backend.name=fake",
+                                "backend.data_parallel_size=3"])
+    backend = RayBackend(config)
+    try:
+        assert len(backend.engines) == 3 and len(set(backend.engine_pids())) == 3
+        prompts = [f"## Example {i}" for i in range(7)]
+        answers = backend.generate(prompts, SamplingParams(n=1), seeds=list(range(7)))
+        from selfcodealign.backends import create_backend
+
+        alone = create_backend(config.backend).generate(prompts, SamplingParams(n=1),
+                                                       seeds=list(range(7)))
+        assert [a[0].text for a in answers] == [a[0].text for a in alone]
+    finally:
+        backend.close()

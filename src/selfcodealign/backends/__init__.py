@@ -41,12 +41,17 @@ def _transformers(config: BackendConfig, seed: int) -> LLMBackend:
 
 
 def _vllm(config: BackendConfig, seed: int) -> LLMBackend:
+    if config.data_parallel_size > 1:  # vLLM's offline engine does not replicate itself
+        raise ConfigError(
+            f"backend.data_parallel_size {config.data_parallel_size}: one process holds one "
+            "vLLM engine; run with --executor ray (a Ray instance starts on this machine and "
+            "holds one engine per replica), or serve the model with `vllm serve "
+            "--data-parallel-size N` and use the openai backend")
     from selfcodealign.backends.vllm import VLLMBackend
 
     assert config.model is not None
     return VLLMBackend(config.model, revision=config.revision, dtype=config.dtype,
                        tensor_parallel_size=config.tensor_parallel_size,
-                       data_parallel_size=config.data_parallel_size,
                        gpu_memory_utilization=config.gpu_memory_utilization,
                        max_model_len=config.max_model_len, seed=seed,
                        gguf_file=config.gguf_file)

@@ -20,7 +20,7 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto",
-                 tensor_parallel_size: int = 1, data_parallel_size: int = 1,
+                 tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
                  seed: int = 0, executor_backend: str | None = None,
                  gguf_file: str | None = None) -> None:
@@ -34,8 +34,6 @@ class VLLMBackend:
         # vLLM reads a local GGUF file given as the model (its tokenizer from the same file).
         weights = str(source.local_file) if source.local_file is not None else source.path
         extra: dict[str, Any] = {}
-        if data_parallel_size > 1:  # only passed when asked: older vLLM versions lack it
-            extra["data_parallel_size"] = data_parallel_size
         if executor_backend is not None and tensor_parallel_size > 1:
             extra["distributed_executor_backend"] = executor_backend
         self.engine = self.vllm.LLM(

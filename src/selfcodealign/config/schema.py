@@ -142,7 +142,11 @@ class BackendConfig(Section):
         1, "GPUs per model replica (`vllm`).", affects_output=False, ge=1
     )
     data_parallel_size: int = setting(
-        1, "Model replicas, each on its own GPU group (`vllm`).", affects_output=False, ge=1
+        1, "Model replicas, each on its own group of `tensor_parallel_size` GPUs: with "
+        "`executor.name: ray` (a Ray instance starts on this machine when no cluster is given), "
+        "one engine actor per replica. One local process holds one engine, so the local "
+        "executor refuses more than 1 (or serve with `vllm serve --data-parallel-size N` and "
+        "use the openai backend).", affects_output=False, ge=1
     )
     gpu_memory_utilization: float = setting(
         0.9, "Share of GPU memory vLLM may use.", affects_output=False, gt=0, le=1
@@ -192,8 +196,9 @@ class ExecutorConfig(Section):
         None, "CPUs of a Ray instance started here (None: all).", affects_output=False, ge=1,
     )
     engines: int = setting(
-        0, "LLM engine actors (0: one per `backend.tensor_parallel_size` GPUs of the cluster, "
-        "or one without GPUs).", affects_output=False, ge=0,
+        0, "LLM engine actors (0: `backend.data_parallel_size` when above 1, else one per "
+        "`backend.tensor_parallel_size` GPUs of the cluster, or one without GPUs).",
+        affects_output=False, ge=0,
     )
     sandbox_actors: int = setting(
         0, "Sandbox actors (0: one per node).", affects_output=False, ge=0,

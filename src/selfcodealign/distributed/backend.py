@@ -70,7 +70,9 @@ class RayBackend:
         gpus = int(self.ray.cluster_resources().get("GPU", 0))
         group = max(1, backend.tensor_parallel_size)
         use_gpus = gpus >= group and backend.name in ("vllm", "transformers")
-        count = cfg.engines or (gpus // group if use_gpus else 1)
+        # replicas: as many as asked (backend.data_parallel_size), else one per GPU group
+        replicas = backend.data_parallel_size if backend.data_parallel_size > 1 else 0
+        count = cfg.engines or replicas or (gpus // group if use_gpus else 1)
         # each engine is one data-parallel replica; Ray does the data parallelism
         inner = backend.model_dump(mode="json") | {"data_parallel_size": 1}
         remote = self.ray.remote(EngineActor)
