@@ -178,3 +178,27 @@ def test_a_prompt_over_the_context_is_not_sent_to_the_transformers_model(
     assert isinstance(too_long, PromptTooLong) and "context" in str(too_long)
     assert "2,048 tokens" in str(too_long)
     assert isinstance(short1, list) and isinstance(short2, list) and len(short1) == 1
+
+
+def test_a_backend_that_fails_every_request_is_raised_not_dropped(tmp_path: Path) -> None:
+    """Isolation is for guilty items: when every prompt fails alone with the same unexpected
+    error (a bug, a broken install), nothing is dropped for good; the error reaches the user
+    and the rerun starts over."""
+    from selfcodealign.generation.stages import Responses
+    from selfcodealign.runner import run_stage
+
+    class Broken:
+        name, model = "broken", "m"
+
+        def generate(self, prompts: Sequence[str], params: SamplingParams,
+                     seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+            raise TypeError("unexpected keyword argument 'seed'")
+
+        def close(self) -> None:
+            pass
+
+    stage = Responses(Broken(), SamplingParams(n=1), seed=1, shots=1, batch_size=4)
+    writer = StageWriter(tmp_path / "out")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        run_stage(stage, _rows(4), writer)
+    assert list(iter_records(tmp_path / "out", "rejects")) == []

@@ -58,6 +58,17 @@ def shared_prefix(prompts: Sequence[Sequence[Any]]) -> tuple[int, int]:
     return shared, sum(len(p) for p in prompts)
 
 
+def _raise_if_systemic(answers: list[list[Completion] | BaseException]) -> None:
+    """When every prompt of a batch (two or more) failed on its own with an unexpected error
+    that is not about its length, the fault is the backend's (a bug, a broken install), not
+    the items': it is raised rather than turned into drops that a rerun would never retry."""
+    causes = [a.__cause__ for a in answers
+              if isinstance(a, RequestRejected) and not isinstance(a, PromptTooLong)
+              and a.__cause__ is not None]
+    if len(answers) > 1 and len(causes) == len(answers) and causes[0] is not None:
+        raise causes[0]
+
+
 class LLMStage(Stage):
     """Prompts the base model once per input; subclasses define prompt() and parse()."""
 
@@ -137,6 +148,7 @@ class LLMStage(Stage):
         seeds = [item_seed(self.seed, batch[i]["id"]) for i in order]
         asked = getattr(self.backend, "misses", None)  # a CachedBackend counts what it sends
         answers = self._ask(prompts, seeds)
+        _raise_if_systemic(answers)
         self._measure_prefix(prompts)
         self._count("requests", len(prompts))
         if isinstance(asked, int):
@@ -165,7 +177,9 @@ class LLMStage(Stage):
         except Exception as error:
             if len(prompts) == 1:
                 message = f"{type(error).__name__}: {str(error)[:300]}"
-                return [(PromptTooLong if is_too_long(message) else RequestRejected)(message)]
+                refused = (PromptTooLong if is_too_long(message) else RequestRejected)(message)
+                refused.__cause__ = error  # kept: a failure of every item is re-raised
+                return [refused]
         half = len(prompts) // 2
         self._count("batch_splits")
         return (self._ask(prompts[:half], seeds[:half])
