@@ -36,6 +36,7 @@ from selfcodealign.execution.cleanup import remove_tree
 from selfcodealign.execution.oracle import extract_calls
 from selfcodealign.execution.pytest_plugin import uses_pytest
 from selfcodealign.execution.zygote import read_msg, write_msg
+from selfcodealign.processes import alive
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +111,6 @@ WORKDIR_PREFIX = "selfcodealign-sandbox-"
 OWNER_FILE = ".owner-pid"
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale_workdirs(tmp: str | None = None, *, unmarked_age_s: float = 3600.0) -> int:
     """Remove the work folders of sandboxes whose process is gone (a SIGKILL leaves its folder
     behind): ours only, marked with a dead owner pid, or unmarked and older than an hour (made
@@ -141,7 +132,7 @@ def sweep_stale_workdirs(tmp: str | None = None, *, unmarked_age_s: float = 3600
                     owner: int | None = int(fh.read().strip() or "0")
             except FileNotFoundError:
                 owner = None
-            if owner is not None and owner > 0 and _process_alive(owner):
+            if owner is not None and owner > 0 and alive(owner):
                 continue
             if owner is None and time.time() - info.st_mtime < unmarked_age_s:
                 continue

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from selfcodealign.errors import ConfigMismatchError, StoreError
+from selfcodealign.processes import alive
 from selfcodealign.store.files import atomic_write, list_shards
 from selfcodealign.store.manifest import environment
 from selfcodealign.store.stage import (
@@ -99,15 +100,8 @@ def _alive(call: dict[str, Any]) -> bool:
     pid, host = call.get("pid"), call.get("host")
     if not isinstance(pid, int) or host != socket.gethostname():
         return False  # no way to tell: an invocation of an older version, or another machine
-    if pid == os.getpid():
-        return True  # this process: `run` opens stage invocations inside its own
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # this process too: `run` opens stage invocations inside its own
+    return pid == os.getpid() or alive(pid)
 
 
 def _mark_killed(calls: list[dict[str, Any]]) -> None:
