@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from dataclasses import dataclass
 
 PYTHON_TAGS = frozenset({"python", "py", "python3", "py3"})
@@ -66,9 +67,21 @@ def fenced_blocks(text: str) -> list[Block]:
     return blocks
 
 
+_AST_LOCK = threading.Lock()
+
+
+def parse_python(source: str) -> ast.Module:
+    """`ast.parse`, one thread at a time. CPython 3.11 converts the parser's tree to Python
+    objects with a recursion counter kept per interpreter, so two threads parsing at once (the
+    sandbox checks programs on a thread pool) can fail with "SystemError: AST constructor
+    recursion depth mismatch". Parsing holds the GIL anyway: the lock costs no parallelism."""
+    with _AST_LOCK:
+        return ast.parse(source)
+
+
 def parses(source: str) -> bool:
     try:
-        ast.parse(source)
+        parse_python(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     return True

@@ -32,7 +32,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from selfcodealign.codeblocks import solution_code
+from selfcodealign.codeblocks import parse_python, solution_code
 from selfcodealign.evaluation.data import Problem
 from selfcodealign.prompts.instruct import bos_prefix, build_prompt
 
@@ -157,7 +157,7 @@ def solution(profile: Profile, benchmark: str, problem: Problem, response_prefix
 
 def _imports(source: str) -> list[str]:
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError):
         return []
     return [ast.unparse(node) for node in tree.body

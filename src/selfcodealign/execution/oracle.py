@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator
 from itertools import compress
 from typing import Any
 
+from selfcodealign.codeblocks import parse_python
+
 MAX_DEPTH = 50
 
 
@@ -47,7 +49,7 @@ def _literal(node: ast.AST) -> tuple[bool, Any]:
 def extract_calls(tests: str | ast.Module) -> list[tuple[str, Any]] | None:
     """[(call source, expected value)] when the tests fit oracle mode, else None."""
     try:
-        tree = ast.parse(tests) if isinstance(tests, str) else tests
+        tree = parse_python(tests) if isinstance(tests, str) else tests
     except (SyntaxError, ValueError):
         return None
     calls: list[tuple[str, Any]] = []

@@ -22,7 +22,7 @@ import ast
 from collections.abc import Mapping
 from typing import Any
 
-from selfcodealign.codeblocks import python_blocks
+from selfcodealign.codeblocks import parse_python, python_blocks
 from selfcodealign.execution.base import Program
 
 __all__ = ["assemble", "python_blocks"]
@@ -36,7 +36,7 @@ _BLOCKING_QUALIFIED = {"app.run", "uvicorn.run"}
 
 def _parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse(source)
+        return parse_python(source)
     except (SyntaxError, ValueError):
         return None
 

@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from selfcodealign.codeblocks import parse_python
 from selfcodealign.errors import SelfCodeAlignError
 from selfcodealign.execution import verdict
 from selfcodealign.execution.base import ExecResult, Limits, Program, Status
@@ -180,7 +181,7 @@ class SandboxFront(ABC):
         # The implementation's syntax is checked where it is compiled, in the sandbox; the
         # tests are parsed here because oracle mode needs their AST anyway.
         try:
-            return ast.parse(program.tests)
+            return parse_python(program.tests)
         except (SyntaxError, ValueError) as exc:
             return verdict.unparsable_tests(exc)
 

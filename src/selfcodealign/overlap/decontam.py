@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfcodealign import benchmarks
+from selfcodealign.codeblocks import parse_python
 from selfcodealign.extras import require
 
 _FIELDS = ("prompt", "question", "text", "canonical_solution", "solution", "code", "test",
@@ -56,7 +57,7 @@ def prompt_texts(prompt: str) -> list[str]:
     source of every helper it gives complete (a function with a body beyond its docstring),
     so a copy of any of them is found, not only of the first."""
     try:
-        tree = ast.parse(prompt)
+        tree = parse_python(prompt)
     except (SyntaxError, ValueError, RecursionError):
         return []
     texts = []

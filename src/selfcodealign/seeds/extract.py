@@ -13,6 +13,8 @@ import ast
 import textwrap
 from dataclasses import dataclass, field
 
+from selfcodealign.codeblocks import parse_python
+
 
 @dataclass
 class Function:
@@ -101,7 +103,7 @@ def _candidates(tree: ast.Module, methods: bool
 
 def extract(text: str, *, methods: bool = False) -> list[Function]:
     """Candidate functions of one module; raises SyntaxError/ValueError if it does not parse."""
-    tree = ast.parse(text)
+    tree = parse_python(text)
     lines = text.splitlines(keepends=True)
     bindings = _bindings(tree)
     functions = []

@@ -17,6 +17,7 @@ import symtable
 import sys
 from collections.abc import Iterable
 
+from selfcodealign.codeblocks import parse_python
 from selfcodealign.seeds.extract import Function
 
 ALIASES = {"np": "import numpy as np", "pd": "import pandas as pd", "plt":
@@ -40,7 +41,7 @@ def _module_of(line: str) -> str:
 
 def _local_imports(source: str) -> list[str]:
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError):
         return []
     found = []
