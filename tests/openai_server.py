@@ -4,7 +4,9 @@
 in a thread. `failures` is a list consumed one per completions request: an int status code to
 answer with (429 and 503 carry `Retry-After: 0`), a (status, message) pair, "timeout" to stall
 past the client's timeout, "no_finish" for an answer without finish reasons, or None for a
-normal answer. The server records every request body and the peak concurrency.
+normal answer. `latency(body)`, when given, is each normal answer's delay in seconds (for
+long-tailed timings); `delay_s` otherwise. The server records every request body, the peak
+concurrency, and `answered`: the prompts it finished answering.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 
 class FakeServer:
     def __init__(self, failures: list[Any] | None = None, delay_s: float = 0.0,
-                 stall_s: float = 3.0) -> None:
+                 stall_s: float = 3.0, latency: Any = None) -> None:
         self.failures = list(failures or [])
-        self.delay_s, self.stall_s = delay_s, stall_s
+        self.delay_s, self.stall_s, self.latency = delay_s, stall_s, latency
+        self.answered: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self.in_flight = self.peak = 0
         self.lock = threading.Lock()
@@ -72,7 +75,7 @@ class FakeServer:
                                          "usage": {"prompt_tokens": 1,
                                                    "completion_tokens": 5 * n}})
                         return
-                    time.sleep(server.delay_s)
+                    time.sleep(server.latency(body) if server.latency else server.delay_s)
                     n = int(body.get("n", 1))
                     choices = [{"index": i, "text": f" echo[{i}] {body['prompt'][-20:]}",
                                 "finish_reason": "length" if "LONG" in body["prompt"]
@@ -80,6 +83,8 @@ class FakeServer:
                     self._send(200, {"choices": choices, "usage": {
                         "prompt_tokens": len(body["prompt"].split()),
                         "completion_tokens": 3 * n}})
+                    with server.lock:
+                        server.answered.append(body["prompt"])
                 finally:
                     with server.lock:
                         server.in_flight -= 1

@@ -5,21 +5,24 @@ A stage is a small class with one hook:
 - `Filter.check(record)` returns None to keep the record or a snake_case drop reason;
 - `Mapper.map(record)` returns the records made from one input, or raises `Drop(reason)`;
 - `Stage.process(batch)` (the general form, for batched LLM calls) returns one `Outcome` per input;
-  an outcome may be `deferred` (a transient failure: nothing is written, a rerun retries it).
+  an outcome may be `deferred` (a transient failure: nothing is written, a rerun retries it);
+- `Stage.process_stream(records)` (a stage with `streaming` set: an LLM stage whose backend keeps
+  requests in flight) yields one `Outcome` per input, in input order, pulling inputs as it goes.
 
 `run_stage` feeds a stage from any iterable of records into a `StageWriter`: inputs already
-finished by an earlier session are skipped, an input without the fields the stage `needs`
-(of its `inputs` record type) is dropped as `missing_<field>` / `bad_<field>` before the stage
-sees it, an output that does not fit the stage's `outputs` type is dropped as
-`malformed_output`, every input ends as kept records or counted drops,
-progress shows items/s, ETA and the keep rate, and the stage is marked complete only when its
-input was exhausted without a limit, an error or a deferred input. An input the reader could
-not parse (marked `INVALID` by `read_jsonl`) is dropped with its reason before the stage sees it.
+finished by an earlier session are skipped, an input without the fields the stage `needs` (of its
+`inputs` record type) is dropped as `missing_<field>` / `bad_<field>` before the stage sees it, an
+output that does not fit the stage's `outputs` type is dropped as `malformed_output`, outcomes are
+written in input order, every input ends as kept records or counted drops, progress shows items/s,
+ETA and the keep rate, and the stage is marked complete only when its input was exhausted without a
+limit, an error or a deferred input. An input the reader could not parse (marked `INVALID` by
+`read_jsonl`) is dropped with its reason before the stage sees it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -60,6 +63,7 @@ class Stage(ABC):
     inputs: ClassVar[type | None] = None  # the record type it reads (records.py)
     needs: ClassVar[tuple[str, ...]] = ()  # the fields of `inputs` it cannot do without
     outputs: ClassVar[type | None] = None  # the record type it writes
+    streaming: bool = False  # process_stream instead of process (an instance may set it)
 
     def check_input(self, record: Rec) -> str | None:
         """None when `record` has what the stage needs, else the drop reason
@@ -68,6 +72,10 @@ class Stage(ABC):
 
     @abstractmethod
     def process(self, batch: list[Rec]) -> list[Outcome]: ...
+
+    def process_stream(self, records: Iterator[Rec]) -> Iterator[Outcome]:
+        """One outcome per record, in input order (stages with `streaming` set)."""
+        raise NotImplementedError(f"stage {self.name!r} does not stream")
 
     def begin(self, stats: StageStats) -> None:  # noqa: B027 - optional hook
         """Called once before the first batch with the stage's stats so far (for resuming
@@ -188,21 +196,25 @@ def run_stage(
     complete, deferred = False, 0
     stage.begin(writer.stats)
     try:
-        for batch in _batches(iter(pending), stage.batch_size):
-            valid = []
+        if stage.streaming:
+            deferred = _run_streaming(stage, pending, writer, bar)
+        for batch in _batches(iter(pending), stage.batch_size) if not stage.streaming else ():
+            valid, invalid = [], {}
             for record in batch:
                 reason = str(record[INVALID]) if INVALID in record else stage.check_input(record)
                 if reason is None:
                     valid.append(record)
                 else:  # one bad record is its own drop, never the batch's failure
-                    writer.write(record["id"], dropped=[(record, reason)])
+                    invalid[record["id"]] = Outcome(record["id"], dropped=[(record, reason)])
             outcomes = stage.process(valid) if valid else []
             if sorted(o.src for o in outcomes) != sorted(r["id"] for r in valid):
                 raise RuntimeError(
                     f"stage {stage.name!r} returned outcomes for {len(outcomes)} inputs, "
                     f"expected one for each of {len(valid)}"
                 )
-            for outcome in outcomes:
+            made = {o.src: o for o in outcomes} | invalid
+            for record in batch:  # input order, whatever order the stage answered in
+                outcome = made[record["id"]]
                 if outcome.deferred:
                     deferred += 1
                 else:
@@ -219,3 +231,57 @@ def run_stage(
         bar.close()
         stats = writer.close(complete=complete)
     return stats
+
+
+def _run_streaming(stage: Stage, pending: _Pending, writer: StageWriter, bar: Progress) -> int:
+    """`run_stage` for a streaming stage: inputs are pulled as the stage sends requests, each
+    outcome is written as soon as every input before it is (input order, as in the batch
+    path), and the writer is flushed every `batch_size` inputs. Returns the deferred count."""
+    order: deque[tuple[str, Outcome | None]] = deque()  # None: the stage's outcome to come
+
+    def checked() -> Iterator[Rec]:
+        for record in pending:
+            reason = str(record[INVALID]) if INVALID in record else stage.check_input(record)
+            if reason is None:
+                order.append((record["id"], None))
+                yield record
+            else:  # one bad record is its own drop, never the stream's failure
+                order.append((record["id"], Outcome(record["id"], dropped=[(record, reason)])))
+
+    deferred = since_flush = 0
+
+    def write(outcome: Outcome) -> None:
+        nonlocal deferred, since_flush
+        if outcome.deferred:
+            deferred += 1
+        else:
+            _check_outputs(stage, outcome)
+            writer.write(outcome.src, outcome.kept, outcome.dropped)
+        since_flush += 1
+        if since_flush >= stage.batch_size:
+            settle()
+
+    def settle() -> None:
+        nonlocal since_flush
+        writer.flush()
+        bar.note = stage.progress_note(writer.stats, bar.elapsed())
+        bar.advance(since_flush)
+        bar.set_rate(stage.rate_label, stage.main_rate(writer.stats))
+        since_flush = 0
+
+    def write_ready() -> None:
+        while order and order[0][1] is not None:
+            write(order.popleft()[1])  # type: ignore[arg-type]
+
+    for outcome in stage.process_stream(checked()):
+        write_ready()
+        src, _ = order.popleft()
+        if src != outcome.src:
+            raise RuntimeError(f"stage {stage.name!r} answered {outcome.src!r} where {src!r} "
+                               "was next: a stream must keep input order")
+        write(outcome)
+    write_ready()
+    if order:
+        raise RuntimeError(f"stage {stage.name!r} ended its stream {len(order)} outcomes short")
+    settle()
+    return deferred

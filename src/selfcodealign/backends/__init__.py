@@ -2,7 +2,9 @@
 
 `create_backend(config.backend)` builds the configured one: `fake` (scripted, ships with the
 package), `openai` (any OpenAI-compatible server), `transformers` (local or hub model) and `vllm`
-(offline GPU engine). Each imports its heavy dependencies only when chosen.
+(offline GPU engine). Each imports its heavy dependencies only when chosen. With
+`data_parallel_size` N > 1 the model runs in N engine processes on this machine, one per GPU
+group (`backends/pool.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from selfcodealign.config.schema import BackendConfig
 from selfcodealign.errors import ConfigError
 
 __all__ = ["BACKENDS", "Completion", "LLMBackend", "SamplingParams", "create_backend"]
+
+
+def _pool(config: BackendConfig, seed: int) -> LLMBackend:
+    """`data_parallel_size` engine processes on this machine (backends/pool.py)."""
+    from selfcodealign.backends.pool import EnginePool
+
+    return EnginePool(config, seed)
 
 
 def _fake(config: BackendConfig, seed: int) -> LLMBackend:
@@ -41,12 +50,6 @@ def _transformers(config: BackendConfig, seed: int) -> LLMBackend:
 
 
 def _vllm(config: BackendConfig, seed: int) -> LLMBackend:
-    if config.data_parallel_size > 1:  # vLLM's offline engine does not replicate itself
-        raise ConfigError(
-            f"backend.data_parallel_size {config.data_parallel_size}: one process holds one "
-            "vLLM engine; run with --executor ray (a Ray instance starts on this machine and "
-            "holds one engine per replica), or serve the model with `vllm serve "
-            "--data-parallel-size N` and use the openai backend")
     from selfcodealign.backends.vllm import VLLMBackend
 
     assert config.model is not None
@@ -54,7 +57,7 @@ def _vllm(config: BackendConfig, seed: int) -> LLMBackend:
                        tensor_parallel_size=config.tensor_parallel_size,
                        gpu_memory_utilization=config.gpu_memory_utilization,
                        max_model_len=config.max_model_len, seed=seed,
-                       gguf_file=config.gguf_file)
+                       gguf_file=config.gguf_file, in_flight=config.in_flight or 256)
 
 
 # name -> builder; `needs_model`: the backend serves a named model (all but the scripted one)
@@ -75,4 +78,11 @@ def create_backend(config: BackendConfig, seed: int = 0) -> LLMBackend:
     if needs_model and not config.model:
         raise ConfigError(f"the {config.name} backend needs a model: set backend.model or "
                           "pass --model")
+    if config.data_parallel_size > 1:
+        if config.name == "openai":
+            raise ConfigError(
+                f"backend.data_parallel_size {config.data_parallel_size}: the openai backend "
+                "is a client; replicate the server (`vllm serve --data-parallel-size N`, or "
+                "several servers in backend.base_url) and raise backend.max_concurrency")
+        return _pool(config, seed)
     return build(config, seed)

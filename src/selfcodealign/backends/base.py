@@ -8,6 +8,8 @@ counts. Per-prompt seeds make sampling reproducible where the backend supports i
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -101,6 +103,72 @@ def with_failures(answers: Sequence[list[Completion]], failed: dict[int, BaseExc
     raise PartialFailure([failed[i] if i in failed else next(it) for i in range(total)])
 
 
+Result = list[Completion] | BaseException  # one request's completions, or what ended it
+
+
+class Streamer(Protocol):
+    """Requests in flight on a backend, answered as they finish (`LLMBackend.streamer`).
+
+    The caller keeps at most `capacity` requests submitted and not yet returned by `finished`;
+    which engine or connection serves each one is the streamer's business (work-stealing: a
+    free slot takes the next request). Each answer comes back once, under the caller's key, in
+    the order the requests finish: completions, or the exception that ended that request
+    (RequestRejected: for good; another BackendError: transient; anything else: the engine's
+    fault). An exception raised by `finished` itself is every request's in flight."""
+
+    capacity: int
+
+    def submit(self, key: int, prompt: str, seed: int | None) -> None: ...
+
+    def finished(self, wait: bool) -> list[tuple[int, Result]]:
+        """The requests finished since the last call; with `wait`, blocks until at least one
+        has, when any is in flight."""
+        ...
+
+    def close(self) -> None:
+        """Abandons what is still in flight."""
+        ...
+
+
+def can_stream(backend: object) -> bool:
+    """Whether `backend` offers a Streamer (`backend.streamer(params)`)."""
+    return callable(getattr(backend, "streamer", None)) and bool(
+        getattr(backend, "streams", True))
+
+
+class FutureStreamer:
+    """A Streamer over a thread pool: each request is one call of `call(prompt, params, seed)`
+    (the openai backend's HTTP request with its retries); `capacity` threads at most."""
+
+    def __init__(self, pool: object, call: Callable[[str, SamplingParams, int | None], Result],
+                 params: SamplingParams, capacity: int) -> None:
+        self.pool, self.call, self.params, self.capacity = pool, call, params, capacity
+        self.futures: dict[Future[list[Completion]], int] = {}
+
+    def submit(self, key: int, prompt: str, seed: int | None) -> None:
+        future = self.pool.submit(self.call, prompt, self.params, seed)  # type: ignore[attr-defined]
+        self.futures[future] = key
+
+    def finished(self, wait: bool) -> list[tuple[int, Result]]:
+        if not self.futures:
+            return []
+        done, _ = wait_for(self.futures, timeout=None if wait else 0,
+                           return_when=FIRST_COMPLETED)
+        out: list[tuple[int, Result]] = []
+        for future in done:
+            key = self.futures.pop(future)
+            error = future.exception()
+            if error is not None and not isinstance(error, Exception):
+                raise error  # KeyboardInterrupt and the like are not a request's failure
+            out.append((key, error if error is not None else future.result()))
+        return out
+
+    def close(self) -> None:
+        for future in self.futures:
+            future.cancel()
+        self.futures.clear()
+
+
 @runtime_checkable
 class LLMBackend(Protocol):
     name: str
@@ -113,3 +181,39 @@ class LLMBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def answer_each(backend: LLMBackend, prompts: list[str], params: SamplingParams,
+                seeds: list[int] | None, on_split: Callable[[], None] | None = None
+                ) -> list[Result]:
+    """Each prompt's completions, or what ended its request. A failure belongs to the
+    requests it hit: a partial failure keeps the other answers; a batch that fails as a
+    whole for a reason other than the backend's own (an engine's length check, out of
+    memory) is split in halves (`on_split` is told) until the guilty prompts stand alone; a
+    backend error for the whole batch (a server gone after its retries) is every request's,
+    transient. An unexpected error of one prompt alone becomes its RequestRejected (or
+    PromptTooLong), with the error as the cause."""
+    if not prompts:
+        return []
+    try:
+        return list(backend.generate(prompts, params, seeds))
+    except PartialFailure as partial:
+        return list(partial.results)
+    except RequestRejected as rejected:
+        if len(prompts) == 1:
+            return [rejected]
+    except BackendError as error:
+        return [error] * len(prompts)
+    except Exception as error:
+        if len(prompts) == 1:
+            message = f"{type(error).__name__}: {str(error)[:300]}"
+            refused = (PromptTooLong if is_too_long(message) else RequestRejected)(message)
+            refused.__cause__ = error  # kept: a failure of every item is re-raised
+            return [refused]
+    half = len(prompts) // 2
+    if on_split is not None:
+        on_split()
+    return (answer_each(backend, prompts[:half], params, None if seeds is None else seeds[:half],
+                        on_split)
+            + answer_each(backend, prompts[half:], params,
+                          None if seeds is None else seeds[half:], on_split))

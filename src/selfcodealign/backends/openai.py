@@ -4,7 +4,8 @@ Base models are prompted in completion mode, so this backend speaks the completi
 one request per prompt with `n` samples, a bounded number in flight (a thread pool), several
 base URLs used in turn, retries with exponential backoff and full jitter on 429, 5xx, timeouts
 and connection errors (a `Retry-After` header wins), a health check (`GET /models`) before the
-first request, and token usage counted. The key comes from the environment only.
+first request, and token usage counted. The key comes from the environment only. `streamer`
+keeps `max_concurrency` requests in flight without batch boundaries (the LLM stages' default).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from selfcodealign.backends.base import (
     Completion,
+    FutureStreamer,
     PartialFailure,
     PromptTooLong,
     RequestRejected,
@@ -55,6 +57,7 @@ class OpenAIBackend:
                                  limits=httpx.Limits(max_connections=max_concurrency,
                                                      max_keepalive_connections=max_concurrency))
         self._httpx = httpx
+        self.max_concurrency = max_concurrency
         self.pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="openai")
         self._turn = itertools.cycle(urls)
         self._lock = threading.Lock()
@@ -92,6 +95,11 @@ class OpenAIBackend:
                 raise fatal  # KeyboardInterrupt and the like are not a request's failure
             raise PartialFailure(results)
         return [r for r in results if not isinstance(r, BaseException)]
+
+    def streamer(self, params: SamplingParams) -> FutureStreamer:
+        """Requests streamed over the same connections: `max_concurrency` in flight, a free
+        one takes the next request as soon as an answer comes back."""
+        return FutureStreamer(self.pool, self._complete, params, self.max_concurrency)
 
     def _body(self, prompt: str, params: SamplingParams, seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "prompt": prompt, "n": params.n,

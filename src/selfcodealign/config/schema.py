@@ -148,6 +148,11 @@ class BackendConfig(Section):
         "executor refuses more than 1 (or serve with `vllm serve --data-parallel-size N` and "
         "use the openai backend).", affects_output=False, ge=1
     )
+    in_flight: int | None = setting(
+        None, "Requests kept in flight per engine when streaming (`generation.stream`); a free "
+        "slot takes the next request. None: `max_concurrency` for `openai`, 256 for `vllm`, "
+        "2 x `batch_size` for `transformers`, 64 for `fake`.", affects_output=False, ge=1,
+    )
     gpu_memory_utilization: float = setting(
         0.9, "Share of GPU memory vLLM may use.", affects_output=False, gt=0, le=1
     )
@@ -178,6 +183,12 @@ class GenerationConfig(Section):
         "example) or it is caught in a loop, instead of letting it run to a stop string or "
         "max_tokens (`transformers` backend; for CPU runs). A deviation from the paper: such an "
         "answer is kept where the paper would have dropped it for reaching max_tokens."
+    )
+    stream: bool = setting(
+        True, "Stream requests: keep the backend's `in_flight` requests going without batch "
+        "boundaries and write answers as they come (in input order), where the backend can "
+        "(`openai`, `vllm`, data-parallel engines); false: batch by batch. The data is the "
+        "same either way.", affects_output=False,
     )
 
 

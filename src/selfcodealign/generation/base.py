@@ -22,13 +22,18 @@ import dataclasses
 import logging
 import random
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import Any, ClassVar
 
 from selfcodealign.backends import Completion, LLMBackend, SamplingParams
-from selfcodealign.backends.base import PartialFailure, PromptTooLong, RequestRejected, is_too_long
-from selfcodealign.errors import BackendError
+from selfcodealign.backends.base import (
+    PromptTooLong,
+    RequestRejected,
+    answer_each,
+    can_stream,
+)
+from selfcodealign.generation.stream import drive
 from selfcodealign.generation.text import is_looping, trim_runon
 from selfcodealign.records import make_id
 from selfcodealign.runner import Outcome, Rec, Stage
@@ -75,8 +80,11 @@ class LLMStage(Stage):
     rate_label: ClassVar[str] = "parsed"
 
     def __init__(self, backend: LLMBackend, params: SamplingParams, *, seed: int,
-                 batch_size: int = 64, prefix_groups: int = 0, early_stop: bool = False) -> None:
+                 batch_size: int = 64, prefix_groups: int = 0, early_stop: bool = False,
+                 stream: bool = True) -> None:
         self.backend, self.seed = backend, seed
+        # requests stream (generation/stream.py) when the backend can keep them in flight
+        self.streaming = stream and backend is not None and can_stream(backend)
         # `early_stop` (off by default, as in the paper): the backend may end a completion
         # once its answer is complete or it loops (`generation.early_stop`).
         self.params = (dataclasses.replace(params, answer_done=type(self).answer_done,
@@ -138,6 +146,18 @@ class LLMStage(Stage):
     def _count(self, key: str, amount: float = 1.0) -> None:
         self.stats.metrics[key] = self.stats.metrics.get(key, 0.0) + amount
 
+    def item_seed(self, item_id: str) -> int:
+        return item_seed(self.seed, item_id)
+
+    def process_stream(self, records: Iterator[Rec]) -> Iterator[Outcome]:
+        """One outcome per record, in input order, with requests streamed to the backend
+        (`generation/stream.py`); used by `run_stage` when `streaming` is set."""
+        streamer = self.backend.streamer(self.params)  # type: ignore[attr-defined]
+        try:
+            yield from drive(self, streamer, records)
+        finally:
+            streamer.close()
+
     def render_all(self, batch: list[Rec]) -> list[tuple[str, dict[str, Any]]]:
         return [self.prompt(record, item_rng(self.seed, record["id"])) for record in batch]
 
@@ -158,32 +178,9 @@ class LLMStage(Stage):
 
     def _ask(self, prompts: list[str], seeds: list[int]
              ) -> list[list[Completion] | BaseException]:
-        """Each prompt's completions, or what ended its request. A failure belongs to the
-        requests it hit: a partial failure keeps the other answers; a batch that fails as a
-        whole for a reason other than the backend's own (an engine's length check, out of
-        memory) is split in halves until the guilty prompts stand alone; a backend error for
-        the whole batch (a server gone after its retries) is every request's, transient."""
-        if not prompts:
-            return []
-        try:
-            return list(self.backend.generate(prompts, self.params, seeds))
-        except PartialFailure as partial:
-            return list(partial.results)
-        except RequestRejected as rejected:
-            if len(prompts) == 1:
-                return [rejected]
-        except BackendError as error:
-            return [error] * len(prompts)
-        except Exception as error:
-            if len(prompts) == 1:
-                message = f"{type(error).__name__}: {str(error)[:300]}"
-                refused = (PromptTooLong if is_too_long(message) else RequestRejected)(message)
-                refused.__cause__ = error  # kept: a failure of every item is re-raised
-                return [refused]
-        half = len(prompts) // 2
-        self._count("batch_splits")
-        return (self._ask(prompts[:half], seeds[:half])
-                + self._ask(prompts[half:], seeds[half:]))
+        """Each prompt's completions, or what ended its request (`answer_each`)."""
+        return answer_each(self.backend, prompts, self.params, seeds,
+                           on_split=lambda: self._count("batch_splits"))
 
     def _settle(self, record: Rec, meta: dict[str, Any],
                 answer: list[Completion] | BaseException) -> Outcome:

@@ -34,7 +34,8 @@ def build_stage(config: Config, name: str, backend: Any) -> FewshotStage:
                             max_tokens=sampling.max_tokens, n=section.n, stop=STOPS[name])
     common = {"seed": config.run.seed, "shots": section.shots,
               "batch_size": section.batch_size, "prefix_groups": section.prefix_groups,
-              "library": library, "early_stop": config.generation.early_stop}
+              "library": library, "early_stop": config.generation.early_stop,
+              "stream": config.generation.stream}
     stage_class = STAGE_CLASSES[name]
     return stage_class(backend, params, **common, **stage_class.options(section))
 
