@@ -232,6 +232,7 @@ class _Engine:
     answers: Any = None  # Connection: what the engine sends back
     ready: bool = False
     restarts: int = 0
+    answered: int = 0  # requests this engine answered (all its lives)
     holding: dict[int, tuple[str, int | None, SamplingParams]] = field(default_factory=dict)
 
 
@@ -315,6 +316,7 @@ class EnginePool:
                 raise BackendError(f"engine {self.engines.index(engine)} could not start: "
                                    f"{message[1]}")
             else:
+                engine.answered += len(message[1])
                 for rid, value in message[1]:
                     engine.holding.pop(rid, None)
                     if self.requests.pop(rid, None) is not None:  # else abandoned
@@ -396,6 +398,9 @@ class EnginePool:
         return with_failures(answers, failed, len(prompts))
 
     def close(self) -> None:
+        if any(e.answered for e in self.engines):
+            log.info("engine pool: requests answered per engine: %s",
+                     [e.answered for e in self.engines])
         for engine in self.engines:
             if engine.process is not None:
                 with contextlib.suppress(OSError):
