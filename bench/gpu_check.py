@@ -6,6 +6,9 @@ rest:
 
 1. the `transformers` backend on the GPU in bf16: tokens/s unbatched and batched, on prompts of
    the paper's layout (8-shot S->C prompts over standard-library functions);
+1b. data parallelism: the I->R stage with one engine (batch by batch) and with two engine
+   processes (`backend.data_parallel_size: 2`, pinned by CUDA_VISIBLE_DEVICES, streamed with
+   work-stealing) sharing the GPUs present: tokens/s of each;
 2. the loop (`selfcodealign run`: seeds -> concepts -> instructions -> responses -> execute ->
    select -> train -> evaluate on 5 HumanEval+ tasks) with that model on the GPU;
 3. SFT in bf16 with the paper's recipe for a few steps: tokens/s.
@@ -34,6 +37,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS: dict[str, Any] = {}
+OUT: Path | None = None
 
 
 def step(name: str, fn: Callable[[], dict[str, Any]]) -> None:
@@ -48,6 +52,9 @@ def step(name: str, fn: Callable[[], dict[str, Any]]) -> None:
         traceback.print_exc()
         print(f"   FAILED: {result['error']}", flush=True)
     RESULTS[name] = result
+    if OUT is not None:  # after every step: a run cut short still leaves its figures
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "gpu_check.json").write_text(json.dumps(RESULTS, indent=2))
 
 
 def stdlib_functions(count: int) -> list[str]:
@@ -121,6 +128,33 @@ def generation(folder: Path) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         tokens = sum(c.completion_tokens for r in results for c in r)
         out[f"batch_{batch}_tokens_per_s"] = round(tokens / seconds, 1)
+    return out
+
+
+def pool(folder: Path, work: Path) -> dict[str, Any]:
+    from selfcodealign.config import load_config
+    from selfcodealign.steps.generate import generate
+
+    rows = [{"id": f"i{k:03d}", "instruction": f"Write a Python function `task_{k}` that "
+             f"returns the {k}-th prime number, with a docstring and type hints."}
+            for k in range(48)]
+    inp = work / "pool-in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out: dict[str, Any] = {}
+    for replicas in (1, 2):
+        config = load_config(None, [
+            "backend.name=transformers", f"backend.model={folder}", f"backend.device={DEVICE}",
+            "backend.dtype=bfloat16", "backend.batch_size=16",
+            f"backend.data_parallel_size={replicas}", "sampling.max_tokens=256",
+            "responses.n=2", "responses.batch_size=16", "run.llm_cache=false",
+            f"run.root={work / 'pool-runs'}"])
+        started = time.perf_counter()
+        summary = generate(config, "responses", str(inp), str(work / f"pool-{replicas}.jsonl"))
+        seconds = time.perf_counter() - started
+        out[f"engines_{replicas}"] = {
+            "complete": summary["complete"], "requests": summary["requests"],
+            "completion_tokens": summary["completion_tokens"], "seconds": round(seconds, 1),
+            "tokens_per_s": round(summary["completion_tokens"] / seconds, 1)}
     return out
 
 
@@ -214,13 +248,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--device", default="cuda", help="cpu: a rehearsal of the script")
-    parser.add_argument("--steps", default="generation,vllm,sft,loop",
-                        help="comma-separated subset of: generation, vllm, sft, loop")
+    parser.add_argument("--steps", default="generation,pool,vllm,sft,loop",
+                        help="comma-separated subset of: generation, pool, vllm, sft, loop")
     args = parser.parse_args(argv)
     import torch
 
-    global DEVICE
-    DEVICE = args.device
+    global DEVICE, OUT
+    DEVICE, OUT = args.device, args.out
     RESULTS["device"] = {"torch": torch.__version__, "cuda": torch.cuda.is_available(),
                          "name": torch.cuda.get_device_name(0) if torch.cuda.is_available()
                          else None, "count": torch.cuda.device_count()}
@@ -234,15 +268,14 @@ def main(argv: list[str] | None = None) -> None:
     step("build model", lambda: build_model(folder, width=args.width, layers=args.layers))
     if "generation" in chosen:
         step("transformers backend generation (bf16)", lambda: generation(folder))
+    if "pool" in chosen:
+        step("data-parallel engines (transformers, streamed)", lambda: pool(folder, work))
     if "vllm" in chosen and DEVICE == "cuda":
         step("vllm backend", lambda: vllm_check(folder))
     if "sft" in chosen:
         step("sft bf16", lambda: sft(folder, work))
     if "loop" in chosen:
         step("the loop on the GPU", lambda: loop(folder, work, args.benchmarks))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "gpu_check.json").write_text(json.dumps(RESULTS, indent=2))
 
 
 if __name__ == "__main__":

@@ -279,6 +279,9 @@ class EnginePool:
         env = dict(os.environ)
         if engine.devices is not None:
             env["CUDA_VISIBLE_DEVICES"] = engine.devices
+        elif self.name == "transformers" and "OMP_NUM_THREADS" not in env:
+            # CPU engines share the cores instead of each taking all of them
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self.engines)))
         try:
             engine.process = subprocess.Popen(
                 [sys.executable, "-m", "selfcodealign.backends.pool", str(to_engine[0]),
