@@ -1,18 +1,19 @@
 """The streaming path of an LLM stage: requests in flight without batch boundaries.
 
-`drive(stage, streamer, records)` keeps the backend's `capacity` requests in flight: as soon as
-one answer comes back, the next request goes out (to whichever engine or connection is free),
-so a long completion never holds the others up. Records are still rendered in windows of the
-stage's `batch_size`, sent in shot-group order within a window (for the prefix cache, as the
-batch path does), and the outcomes are yielded in input order: a reorder buffer holds the
-answers that came back early, and stops new requests when it holds `4 x capacity + batch_size`
-records, so memory stays bounded behind one very slow request. Seeds are per item, so which
-engine answered, and when, does not change an answer, and the stage's files are the same as
-the batch path's.
+`drive(stage, streamer, records)` keeps the backend's `capacity` requests in flight: as soon as one
+answer comes back, the next request goes out (to whichever engine or connection is free), so a long
+completion never holds the others up. Records are still rendered in windows of the stage's
+`batch_size`, sent in shot-group order within a window (for the prefix cache, as the batch path
+does), and the outcomes are yielded in input order: a reorder buffer holds the answers that came
+back early, and renders no new window that would take it past `4 x capacity + batch_size` records,
+so memory stays bounded behind one very slow request. Seeds are per item, so which engine answered,
+and when, does not change an answer, and the stage's files are the same as the batch path's.
 
 Failures are per request, as in the batch path: a rejected request is its item's drop, a
 transient one defers its item, an unexpected error is the item's `request_rejected` drop,
-unless every request of a window (two or more) failed that way: then it is raised.
+unless every request of a window (two or more) failed that way: then it is raised, and none of
+that window's failures is written (they wait for their window's last answer), so a rerun asks
+them again.
 """
 
 from __future__ import annotations
@@ -57,28 +58,40 @@ class _Windows:
     """Which window each request belongs to, to tell a broken engine from guilty items."""
 
     def __init__(self) -> None:
-        self.of: dict[int, int] = {}
+        self.of: dict[int, int] = {}  # key -> window, until the key's outcome is yielded
         self.left: dict[int, int] = {}
         self.size: dict[int, int] = {}
+        self.members: dict[int, int] = {}  # keys of the window not yielded yet
         self.causes: dict[int, list[BaseException]] = {}
 
     def open(self, window: int, keys: list[int]) -> None:
-        self.left[window] = self.size[window] = len(keys)
+        self.left[window] = self.size[window] = self.members[window] = len(keys)
         self.causes[window] = []
         for key in keys:
             self.of[key] = window
 
     def settle(self, key: int, result: Result) -> None:
-        window = self.of.pop(key)
+        window = self.of[key]
         cause = _unexpected(result)
         if cause is not None:
             self.causes[window].append(cause)
         self.left[window] -= 1
         if self.left[window] == 0:
-            causes, size = self.causes.pop(window), self.size.pop(window)
-            del self.left[window]
+            causes, size = self.causes[window], self.size[window]
             if size > 1 and len(causes) == size:
                 raise causes[0]  # every request failed on its own: the engine is at fault
+
+    def undecided(self, key: int, result: Result) -> bool:
+        """Whether `result` is an unexpected failure whose window still waits for answers:
+        held back, since the whole window failing that way is raised, not written."""
+        return _unexpected(result) is not None and self.left[self.of[key]] > 0
+
+    def forget(self, key: int) -> None:
+        window = self.of.pop(key)
+        self.members[window] -= 1
+        if self.members[window] == 0:  # every outcome of the window is out
+            for table in (self.left, self.size, self.members, self.causes):
+                del table[window]
 
 
 def drive(stage: LLMStage, streamer: Streamer, records: Iterator[Rec]) -> Iterator[Outcome]:
@@ -114,7 +127,7 @@ def drive(stage: LLMStage, streamer: Streamer, records: Iterator[Rec]) -> Iterat
     while True:
         while len(in_flight) < capacity:
             if not unsent:
-                if exhausted or len(order) >= ahead:
+                if exhausted or len(order) + stage.batch_size > ahead:
                     break
                 if not render_window():
                     exhausted = True
@@ -137,8 +150,10 @@ def drive(stage: LLMStage, streamer: Streamer, records: Iterator[Rec]) -> Iterat
             in_flight.discard(key)
             answers[key] = as_failure(result)
             windows.settle(key, answers[key])
-        while order and order[0] in answers:
+        while order and order[0] in answers and not windows.undecided(order[0],
+                                                                     answers[order[0]]):
             key = order.popleft()
+            windows.forget(key)
             record, meta = items.pop(key)
             stage._count("requests")
             if isinstance(asked, int):
