@@ -150,8 +150,9 @@ class BackendConfig(Section):
     )
     in_flight: int | None = setting(
         None, "Requests kept in flight per engine when streaming (`generation.stream`); a free "
-        "slot takes the next request. None: `max_concurrency` for `openai`, 256 for `vllm`, "
-        "2 x `batch_size` for `transformers`, 64 for `fake`.", affects_output=False, ge=1,
+        "slot takes the next request. None: 256 for `vllm`, 2 x `batch_size` for "
+        "`transformers`, 64 for `fake`. The `openai` backend keeps `max_concurrency`.",
+        affects_output=False, ge=1,
     )
     gpu_memory_utilization: float = setting(
         0.9, "Share of GPU memory vLLM may use.", affects_output=False, gt=0, le=1
