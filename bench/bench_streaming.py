@@ -33,7 +33,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from openai_server import FakeServer
+from openai_server import FakeServer  # noqa: E402
 
 
 class Engine:

@@ -204,8 +204,46 @@ def test_data_parallel_size_is_the_number_of_engine_replicas(cluster: Any) -> No
         answers = backend.generate(prompts, SamplingParams(n=1), seeds=list(range(7)))
         from selfcodealign.backends import create_backend
 
-        alone = create_backend(config.backend).generate(prompts, SamplingParams(n=1),
-                                                       seeds=list(range(7)))
+        one = config.backend.model_copy(update={"data_parallel_size": 1})
+        alone = create_backend(one).generate(prompts, SamplingParams(n=1), seeds=list(range(7)))
         assert [a[0].text for a in answers] == [a[0].text for a in alone]
+    finally:
+        backend.close()
+
+
+def test_streamed_requests_go_to_free_engines_and_survive_a_dead_one(cluster: Any,
+                                                                       tmp_path: Path) -> None:
+    """The streamer deals requests to the engine with the fewest in flight (at most
+    `in_flight` each); an engine killed mid-stream has its requests answered by the other,
+    each exactly once."""
+    from selfcodealign.distributed.backend import RayBackend
+
+    script = tmp_path / "fake.yaml"
+    script.write_text(r"rules: [{match: 'p(?P<x>\d+)', text: 'answer {g:x}'}]"
+                      "\ndelay_s: 0.02\n")
+    config = load_config(None, ["backend.name=fake", f"backend.script={script}",
+                                "executor.name=ray", "executor.engines=2",
+                                "backend.in_flight=3"])
+    backend = RayBackend(config)
+    try:
+        stream = backend.streamer(SamplingParams(temperature=0.0))
+        assert stream.capacity == 6
+        victim = backend.engine_pids()[1]
+        killer = threading.Timer(0.5, os.kill, (victim, signal.SIGKILL))
+        killer.start()
+        got: dict[int, Any] = {}
+        sent = peak = 0
+        while len(got) < 120:
+            while sent < 120 and sent - len(got) < stream.capacity:
+                stream.submit(sent, f"p{sent}", None)
+                sent += 1
+            peak = max(peak, max(len(h) for h in stream.holding))
+            for key, answer in stream.finished(wait=True):
+                assert key not in got
+                got[key] = answer
+        killer.join()
+        assert peak <= 3
+        assert [got[i][0].text for i in range(120)] == [f"answer {i}" for i in range(120)]
+        assert stream.failures[1] == 1 and victim not in backend.engine_pids()
     finally:
         backend.close()

@@ -1,7 +1,12 @@
 """LLM engines as Ray actors: one per GPU group, fed data-parallel from the driver.
 
-`RayBackend.generate` splits a batch of prompts into one contiguous chunk per engine, runs the
-chunks at once and returns the answers in the original order. Each engine is the configured
+`RayBackend.streamer` (the LLM stages' default, `generation.stream`) deals requests one at a
+time to the engine with the fewest in flight, at most `backend.in_flight` each: the driver
+pushes requests to an engine's queue and pulls its answers (a vLLM engine steps until one
+finishes, taking new requests between pulls; another engine answers what it holds as one
+batch), so an engine that finishes early takes more work at once. `RayBackend.generate` (the
+batch path) splits a batch into one contiguous chunk per engine, runs the chunks at once and
+returns the answers in the original order. Each engine is the configured
 backend (vLLM on GPUs, transformers, an OpenAI client, the fake one) built inside its actor with
 `backend.tensor_parallel_size` GPUs. Per-request seeds travel with the prompts, so which engine
 answers does not change the answer. An engine that dies is restarted by Ray (up to
@@ -44,13 +49,49 @@ class EngineActor:
                 tensor_parallel_size=config.tensor_parallel_size,
                 gpu_memory_utilization=config.gpu_memory_utilization,
                 max_model_len=config.max_model_len, seed=seed, executor_backend="mp",
-                gguf_file=config.gguf_file)
+                gguf_file=config.gguf_file, in_flight=config.in_flight or 256)
         else:
             self.backend = create_backend(config, seed)
+        self.queued: list[tuple[int, str, int | None, SamplingParams]] = []
+        self.streams: dict[SamplingParams, Any] = {}
 
     def generate(self, prompts: list[str], params: SamplingParams,
                  seeds: list[int] | None) -> list[list[Completion]]:
         return self.backend.generate(prompts, params, seeds)
+
+    def push(self, requests: list[tuple[int, str, int | None]], params: SamplingParams) -> None:
+        """Queues requests for the next `pull` (actor calls run in order, one at a time)."""
+        self.queued += [(rid, prompt, seed, params) for rid, prompt, seed in requests]
+
+    def pull(self) -> list[tuple[int, Any]]:
+        """Answers for what was pushed: a stepping engine (vLLM) takes the queued requests
+        into its running batch and steps until at least one finishes; another engine answers
+        all it holds as one batch. Failures travel encoded (backends/pool.py)."""
+        from selfcodealign.backends.base import answer_each, can_stream
+        from selfcodealign.backends.pool import _encode
+
+        queued, self.queued = self.queued, []
+        if getattr(self.backend, "steps", False) and can_stream(self.backend):
+            for rid, prompt, seed, params in queued:
+                if params not in self.streams:
+                    self.streams[params] = self.backend.streamer(params)  # type: ignore[attr-defined]
+                self.streams[params].submit(rid, prompt, seed)
+            done: list[tuple[int, Any]] = []
+            while True:  # a step at a time, until something finished or nothing runs
+                for stream in self.streams.values():
+                    done += [(rid, _encode(a)) for rid, a in stream.finished(wait=False)]
+                if done or not any(getattr(s, "running", None) for s in self.streams.values()):
+                    return done
+        groups: dict[SamplingParams, list[tuple[int, str, int | None]]] = {}
+        for rid, prompt, seed, params in queued:
+            groups.setdefault(params, []).append((rid, prompt, seed))
+        out = []
+        for params, requests in groups.items():
+            seeds = [seed for _, _, seed in requests]
+            answers = answer_each(self.backend, [p for _, p, _ in requests], params,
+                                  None if None in seeds else seeds)  # type: ignore[arg-type]
+            out += [(rid, _encode(a)) for (rid, _, _), a in zip(requests, answers, strict=True)]
+        return out
 
     def pid(self) -> int:
         return os.getpid()
@@ -66,7 +107,10 @@ class RayBackend:
         self.name: str = backend.name
         self.model: str = backend.model or backend.name
         self.revision = backend.revision
-        self.restart_wait_s = cfg.restart_wait_s
+        self.restart_wait_s, self.max_restarts = cfg.restart_wait_s, cfg.max_restarts
+        from selfcodealign.backends.pool import default_in_flight
+
+        self.in_flight = default_in_flight(backend)
         gpus = int(self.ray.cluster_resources().get("GPU", 0))
         group = max(1, backend.tensor_parallel_size)
         use_gpus = gpus >= group and backend.name in ("vllm", "transformers")
@@ -131,8 +175,94 @@ class RayBackend:
                 time.sleep(min(2.0, 0.1 * attempt))
         return [a for i in range(len(chunks)) for a in answers[i]]
 
+    def streamer(self, params: SamplingParams) -> RayStreamer:
+        return RayStreamer(self, params)
+
     def close(self) -> None:
         for engine in self.engines:
             with contextlib.suppress(Exception):
                 self.ray.kill(engine)
         self.engines = []
+
+
+class RayStreamer:
+    """Work-stealing over the engine actors (see the module docstring). An engine that dies
+    has its requests dealt to the others; Ray restarts it (`executor.max_restarts`)."""
+
+    def __init__(self, backend: RayBackend, params: SamplingParams) -> None:
+        self.backend, self.params = backend, params
+        self.capacity = backend.in_flight * len(backend.engines)
+        self.holding: list[dict[int, tuple[str, int | None]]] = [{} for _ in backend.engines]
+        self.to_push: list[list[tuple[int, str, int | None]]] = [[] for _ in backend.engines]
+        self.pulls: dict[Any, int] = {}  # pull in flight -> engine index
+        self.pulling: set[int] = set()
+        self.failures = [0] * len(backend.engines)
+        self.max_failures = backend.max_restarts
+        self.backlog: list[tuple[int, str, int | None]] = []  # waiting for a free slot
+
+    def submit(self, key: int, prompt: str, seed: int | None) -> None:
+        self.backlog.append((key, prompt, seed))
+        self._deal()
+
+    def _deal(self) -> None:
+        """Requests from the backlog to the engine with the fewest in flight, at most
+        `in_flight` each; an engine that failed more often than Ray restarts it gets none."""
+        while self.backlog:
+            live = [e for e in range(len(self.holding)) if self.failures[e] <= self.max_failures]
+            if not live:
+                raise BackendError("every engine actor failed more often than "
+                                   "executor.max_restarts allows")
+            engine = min(live, key=lambda e: len(self.holding[e]))
+            if len(self.holding[engine]) >= self.backend.in_flight:
+                return
+            key, prompt, seed = self.backlog.pop(0)
+            self.holding[engine][key] = (prompt, seed)
+            self.to_push[engine].append((key, prompt, seed))
+
+    def _send(self) -> None:
+        for index, engine in enumerate(self.backend.engines):
+            if self.to_push[index]:
+                engine.push.remote(self.to_push[index], self.params)
+                self.to_push[index] = []
+            if self.holding[index] and index not in self.pulling:
+                self.pulls[engine.pull.remote()] = index
+                self.pulling.add(index)
+
+    def finished(self, wait: bool) -> list[tuple[int, Any]]:
+        from ray.exceptions import RayActorError, RayError
+
+        from selfcodealign.backends.pool import _decode
+
+        self._send()
+        if not self.pulls:
+            return []
+        ready, _ = self.backend.ray.wait(list(self.pulls), num_returns=1,
+                                         timeout=None if wait else 0)
+        out: list[tuple[int, Any]] = []
+        for ref in ready:
+            index = self.pulls.pop(ref)
+            self.pulling.discard(index)
+            try:
+                answers = self.backend.ray.get(ref)
+            except RayActorError as exc:  # the engine died: the others take its requests
+                lost = self.holding[index]
+                self.holding[index], self.to_push[index] = {}, []
+                self.failures[index] += 1
+                log.warning("engine %d failed (%s); its %d requests go to the others",
+                            index, type(exc).__name__, len(lost))
+                # first in line; Ray restarts the engine, which then takes work again
+                self.backlog[:0] = [(key, prompt, seed) for key, (prompt, seed) in lost.items()]
+                continue
+            except RayError as exc:
+                raise BackendError(f"engine error: {str(exc).splitlines()[0]}") from None
+            for key, value in answers:
+                if self.holding[index].pop(key, None) is not None:
+                    out.append((key, _decode(value)))
+        self._deal()
+        return out
+
+    def close(self) -> None:
+        self.holding = [{} for _ in self.backend.engines]
+        self.backlog.clear()
+        self.pulls.clear()
+        self.pulling.clear()
