@@ -97,7 +97,7 @@ def engine_devices(config: BackendConfig, engines: int, gpus: Sequence[str]
     return [",".join(groups[i % len(groups)]) for i in range(engines)]
 
 
-def _encode(result: Result) -> Any:
+def encode_result(result: Result) -> Any:
     """A request's answer in a form that crosses processes whatever the exception was."""
     if not isinstance(result, BaseException):
         return result
@@ -113,7 +113,7 @@ def _encode(result: Result) -> Any:
     return ("unexpected", f"{type(result).__name__}: {str(result)[:300]}")
 
 
-def _decode(value: Any) -> Result:
+def decode_result(value: Any) -> Result:
     if isinstance(value, list):
         return value
     kind, message = value
@@ -142,7 +142,7 @@ def engine_main(read_fd: int, write_fd: int) -> None:
         return
     outbox.send(("ready", os.getpid()))
     try:
-        if getattr(backend, "steps", False) and can_stream(backend):
+        if Stepper.fits(backend):
             _serve_streaming(backend, inbox, outbox)
         else:
             _serve_batches(backend, inbox, outbox, hold)
@@ -188,38 +188,70 @@ class _Inbox:
         return taken, False
 
 
+Request = tuple[int, str, "int | None", SamplingParams]  # (id, prompt, seed, params)
+
+
+def answer_batch(backend: Any, requests: list[Request]) -> list[tuple[int, Any]]:
+    """An engine without steps: every request it holds answered as one batch per sampling
+    setting, each answer encoded (`encode_result`). Shared by engine processes and Ray
+    engine actors."""
+    groups: dict[SamplingParams, list[tuple[int, str, int | None]]] = {}
+    for rid, prompt, seed, params in requests:
+        groups.setdefault(params, []).append((rid, prompt, seed))
+    out: list[tuple[int, Any]] = []
+    for params, group in groups.items():
+        seeds = [seed for _, _, seed in group]
+        answers = answer_each(backend, [p for _, p, _ in group], params,
+                              None if None in seeds else seeds)  # type: ignore[arg-type]
+        out += [(rid, encode_result(a)) for (rid, _, _), a in zip(group, answers, strict=True)]
+    return out
+
+
+class Stepper:
+    """A stepping engine (vLLM): requests join its running batch; `step` advances it once
+    and returns what finished, encoded. Shared by engine processes and Ray engine actors."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.streams: dict[SamplingParams, Any] = {}
+        self.running = 0
+
+    @staticmethod
+    def fits(backend: Any) -> bool:
+        return bool(getattr(backend, "steps", False)) and can_stream(backend)
+
+    def add(self, requests: list[Request]) -> None:
+        for rid, prompt, seed, params in requests:
+            if params not in self.streams:
+                self.streams[params] = self.backend.streamer(params)
+            self.streams[params].submit(rid, prompt, seed)
+            self.running += 1
+
+    def step(self) -> list[tuple[int, Any]]:
+        done: list[tuple[int, Any]] = []
+        for stream in self.streams.values():
+            done += [(rid, encode_result(a)) for rid, a in stream.finished(wait=False)]
+        self.running -= len(done)
+        return done
+
+
 def _serve_batches(backend: Any, inbox: _Inbox, outbox: Any, hold: int) -> None:
     """An engine without steps: what it holds (up to `hold`) is answered as one batch."""
     stop = False
     while not stop:
         taken, stop = inbox.take(True, hold)
-        groups: dict[SamplingParams, list[tuple[int, str, int | None]]] = {}
-        for rid, prompt, seed, params in taken:
-            groups.setdefault(params, []).append((rid, prompt, seed))
-        for params, requests in groups.items():
-            seeds = [s for _, _, s in requests]
-            answers = answer_each(backend, [p for _, p, _ in requests], params,
-                                  None if None in seeds else seeds)  # type: ignore[arg-type]
-            outbox.send(("done", [(rid, _encode(answer)) for (rid, _, _), answer
-                                  in zip(requests, answers, strict=True)]))
+        if taken:
+            outbox.send(("done", answer_batch(backend, taken)))
 
 
 def _serve_streaming(backend: Any, inbox: _Inbox, outbox: Any) -> None:
     """A stepping engine (vLLM): new requests join the running batch between steps."""
-    streams: dict[SamplingParams, Any] = {}
-    in_flight, stop = 0, False
-    while not stop or in_flight:
-        taken, stop_now = inbox.take(in_flight == 0 and not stop, 1 << 16)
+    stepper, stop = Stepper(backend), False
+    while not stop or stepper.running:
+        taken, stop_now = inbox.take(stepper.running == 0 and not stop, 1 << 16)
         stop = stop or stop_now
-        for rid, prompt, seed, params in taken:
-            if params not in streams:
-                streams[params] = backend.streamer(params)
-            streams[params].submit(rid, prompt, seed)
-            in_flight += 1
-        done: list[tuple[int, Any]] = []
-        for stream in streams.values():
-            done += [(rid, _encode(answer)) for rid, answer in stream.finished(wait=False)]
-        in_flight -= len(done)
+        stepper.add(taken)
+        done = stepper.step()
         if done:
             outbox.send(("done", done))
 
@@ -323,7 +355,7 @@ class EnginePool:
                 for rid, value in message[1]:
                     engine.holding.pop(rid, None)
                     if self.requests.pop(rid, None) is not None:  # else abandoned
-                        self.answers[rid] = _decode(value)
+                        self.answers[rid] = decode_result(value)
         self._deal()
         return bool(ready)
 

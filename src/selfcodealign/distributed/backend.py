@@ -53,7 +53,7 @@ class EngineActor:
         else:
             self.backend = create_backend(config, seed)
         self.queued: list[tuple[int, str, int | None, SamplingParams]] = []
-        self.streams: dict[SamplingParams, Any] = {}
+        self.stepper: Any = None  # backends.pool.Stepper, for a stepping engine
 
     def generate(self, prompts: list[str], params: SamplingParams,
                  seeds: list[int] | None) -> list[list[Completion]]:
@@ -67,31 +67,19 @@ class EngineActor:
         """Answers for what was pushed: a stepping engine (vLLM) takes the queued requests
         into its running batch and steps until at least one finishes; another engine answers
         all it holds as one batch. Failures travel encoded (backends/pool.py)."""
-        from selfcodealign.backends.base import answer_each, can_stream
-        from selfcodealign.backends.pool import _encode
+        from selfcodealign.backends.pool import Stepper, answer_batch
 
         queued, self.queued = self.queued, []
-        if getattr(self.backend, "steps", False) and can_stream(self.backend):
-            for rid, prompt, seed, params in queued:
-                if params not in self.streams:
-                    self.streams[params] = self.backend.streamer(params)  # type: ignore[attr-defined]
-                self.streams[params].submit(rid, prompt, seed)
-            done: list[tuple[int, Any]] = []
-            while True:  # a step at a time, until something finished or nothing runs
-                for stream in self.streams.values():
-                    done += [(rid, _encode(a)) for rid, a in stream.finished(wait=False)]
-                if done or not any(getattr(s, "running", None) for s in self.streams.values()):
-                    return done
-        groups: dict[SamplingParams, list[tuple[int, str, int | None]]] = {}
-        for rid, prompt, seed, params in queued:
-            groups.setdefault(params, []).append((rid, prompt, seed))
-        out = []
-        for params, requests in groups.items():
-            seeds = [seed for _, _, seed in requests]
-            answers = answer_each(self.backend, [p for _, p, _ in requests], params,
-                                  None if None in seeds else seeds)  # type: ignore[arg-type]
-            out += [(rid, _encode(a)) for (rid, _, _), a in zip(requests, answers, strict=True)]
-        return out
+        if not Stepper.fits(self.backend):
+            return answer_batch(self.backend, queued)
+        if self.stepper is None:
+            self.stepper = Stepper(self.backend)
+        stepper: Stepper = self.stepper
+        stepper.add(queued)
+        while True:  # a step at a time, until something finished or nothing runs
+            done = stepper.step()
+            if done or not stepper.running:
+                return done
 
     def pid(self) -> int:
         return os.getpid()
@@ -231,7 +219,7 @@ class RayStreamer:
     def finished(self, wait: bool) -> list[tuple[int, Any]]:
         from ray.exceptions import RayActorError, RayError
 
-        from selfcodealign.backends.pool import _decode
+        from selfcodealign.backends.pool import decode_result
 
         self._send()
         if not self.pulls:
@@ -257,7 +245,7 @@ class RayStreamer:
                 raise BackendError(f"engine error: {str(exc).splitlines()[0]}") from None
             for key, value in answers:
                 if self.holding[index].pop(key, None) is not None:
-                    out.append((key, _decode(value)))
+                    out.append((key, decode_result(value)))
         self._deal()
         return out
 
