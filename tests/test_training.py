@@ -100,24 +100,29 @@ def test_checkpoints_are_scored_on_the_benchmark(tiny_model: Path, tmp_path: Pat
     assert all(0.0 <= h["humaneval+_pass@1"] <= h["humaneval_pass@1"] <= 1.0 for h in history)
     assert "checkpoint 2: humaneval_pass@1" in result.out
     for step in (2, 4):
-        scored = orjson.loads((out / f"checkpoint-{step}" / "eval" /
-                               "humaneval.results.json").read_bytes())
+        folder = out / "benchmark_scores" / f"checkpoint-{step}"
+        scored = orjson.loads((folder / "humaneval.results.json").read_bytes())
         assert len(scored["eval"]) == 2 and scored["model"] == str(out / f"checkpoint-{step}")
-        samples = (out / f"checkpoint-{step}" / "eval" / "humaneval.samples.jsonl")
-        assert len(samples.read_text().splitlines()) == 2
+        assert len((folder / "humaneval.samples.jsonl").read_text().splitlines()) == 2
+        assert orjson.loads((folder / "scores.json").read_bytes()) == history[step // 2 - 1]
     state = orjson.loads((out / "checkpoint-4" / "trainer_state.json").read_bytes())
     assert any("humaneval+_pass@1" in entry for entry in state["log_history"])
     # a crash while scoring checkpoint 4: its results are gone, one sample survives; resuming
     # from it finishes the scoring and generates only the missing sample
-    (out / "checkpoint-4" / "eval" / "humaneval.results.json").unlink()
-    samples = out / "checkpoint-4" / "eval" / "humaneval.samples.jsonl"
+    folder = out / "benchmark_scores" / "checkpoint-4"
+    (folder / "humaneval.results.json").unlink()
+    (folder / "scores.json").unlink()
+    samples = folder / "humaneval.samples.jsonl"
     first = samples.read_text().splitlines()[0]
     samples.write_text(first + "\n")
     again = run_cli("train", *common, "--max-steps", "4")
     assert again.code == 0, again.err
-    assert (out / "checkpoint-4" / "eval" / "humaneval.results.json").exists()
+    assert (folder / "humaneval.results.json").exists()
     lines = samples.read_text().splitlines()
     assert len(lines) == 2 and lines[0] == first
+    # the history keeps one line per checkpoint
+    steps = [orjson.loads(x)["step"] for x in (out / "benchmark_history.jsonl").open("rb")]
+    assert steps[:2] == [2, 4] and len(steps) == len(set(steps))
 
 
 def test_the_loss_is_a_mean_over_examples_by_default(tiny_model: Path, tmp_path: Path) -> None:

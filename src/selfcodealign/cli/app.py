@@ -178,6 +178,8 @@ FLAG_KEYS = {
     "epochs": "train.epochs",
     "eval_benchmarks": "train.eval_benchmarks",
     "eval_limit": "train.eval_limit",
+    "eval_from": "train.eval_from",
+    "eval_devices": "train.eval_devices",
     "dataset": "evaluate.dataset_dir",
     "n_samples": "evaluate.n_samples",
     "temperature": "evaluate.temperature",

@@ -188,6 +188,12 @@ def prompt_command(stage: str, input_path: str | None, index: int, shots: str | 
                    "(train.eval_benchmarks).")
 @click.option("--eval-limit", type=click.IntRange(min=1),
               help="Tasks per benchmark at each checkpoint (train.eval_limit).")
+@click.option("--eval-from", type=click.Choice(["auto", "memory", "checkpoint"]),
+              help="Score checkpoints with the model in memory or from the saved checkpoint "
+                   "in a separate process (train.eval_from).")
+@click.option("--eval-devices",
+              help="CUDA_VISIBLE_DEVICES of the checkpoint scorer, e.g. 7, or cpu "
+                   "(train.eval_devices).")
 @click.option("--dataset", type=click.Path(),
               help="EvalPlus release file (HumanEvalPlus[-vX].jsonl[.gz], MbppPlus...) or the "
               "folder that holds them (evaluate.dataset_dir).")
@@ -220,6 +226,9 @@ def train_command(data: str, output_dir: str, max_steps: int | None, limit: int 
     for entry in summary["checkpoint_scores"]:
         scores = ", ".join(f"{k} {v:.1%}" for k, v in entry.items() if "pass@" in k)
         click.echo(f"checkpoint {entry['step']}: {scores}")
+    for failed in summary.get("checkpoint_score_failures", []):
+        click.echo(f"checkpoint {failed['step']}: not scored ({failed['error']}); log: "
+                   f"{failed['log']}", err=True)
     click.echo(f"trained {summary['steps']} steps on {summary['examples']} examples "
                f"({summary['truncated']} cut at {config.train.max_length} tokens), final loss "
                f"{summary['train_loss']:.4f}; dropout zeroed: "

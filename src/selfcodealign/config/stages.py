@@ -214,8 +214,21 @@ class TrainConfig(Section):
         "none", "Where to log metrics (when the library is installed).", affects_output=False
     )
     eval_benchmarks: list[Literal["humaneval", "mbpp"]] = setting(
-        [], "Benchmarks scored at every checkpoint with the model in memory (evaluate.* "
-        "settings apply); empty = none.", affects_output=False,
+        [], "Benchmarks scored at every checkpoint (evaluate.* settings apply); empty = none.",
+        affects_output=False,
+    )
+    eval_from: Literal["auto", "memory", "checkpoint"] = setting(
+        "auto", "How checkpoints are scored: `memory`: by the model in memory, while training "
+        "waits (one whole model: a single process); `checkpoint`: from the saved checkpoint "
+        "by a separate process (several processes, FSDP / DeepSpeed ZeRO-3 shards, LoRA "
+        "adapters); `auto`: `checkpoint` under a multi-process launch, else `memory`.",
+        affects_output=False,
+    )
+    eval_devices: str | None = setting(
+        None, "CUDA_VISIBLE_DEVICES of the checkpoint scorer (`eval_from: checkpoint`), e.g. "
+        "`7`, so it scores while training goes on; `cpu`: no GPU. None: on GPUs, each "
+        "checkpoint is scored after training ends (its weights kept until then); on the CPU, "
+        "while training goes on.", affects_output=False,
     )
     eval_limit: int | None = setting(
         None, "Tasks per benchmark scored at each checkpoint (None = all of them).",

@@ -1,28 +1,35 @@
-"""HumanEval+ / MBPP+ scores at every checkpoint, from the model being trained.
+"""HumanEval+ / MBPP+ scores at every checkpoint (`train.eval_benchmarks`).
 
-`BenchmarkCallback` is a transformers `TrainerCallback`. After each checkpoint save it switches
-the model in memory to eval mode, generates the benchmark samples with it (the paper's prompts,
-greedy by default: the `evaluate.*` settings), scores them in the sandbox, and puts the model
-back in training mode. Nothing is reloaded from disk. For each checkpoint it writes
+Two ways, chosen by `train.eval_from` (`auto`: `memory` for one process, `checkpoint` under a
+multi-process or sharded launch):
 
-    <output_dir>/checkpoint-<step>/eval/<benchmark>.samples.jsonl and .results.json
+- `memory` (`BenchmarkCallback`): after each save the model in memory is switched to eval
+  mode, generates the benchmark samples (the paper's prompts, greedy by default: the
+  `evaluate.*` settings), they are scored in the sandbox, and training resumes. Nothing is
+  reloaded. Only one whole, unsharded model can do this.
+- `checkpoint` (`ScorerQueue`): after each save the checkpoint's weights are staged and a
+  separate process scores them (training/scoring.py), from the saved files, so it works with
+  any number of processes and with FSDP / DeepSpeed ZeRO-3 shards. Training does not wait for
+  it where the scorer has devices of its own (`train.eval_devices`, or CPU training); otherwise
+  the checkpoints are scored in order once training ends.
 
-appends one line per checkpoint to `<output_dir>/benchmark_history.jsonl`, and logs
-`<benchmark>_pass@1` and `<benchmark>+_pass@1` through the trainer, so TensorBoard or W&B plot
-them next to the loss. Only the main process evaluates; with several GPUs the others wait at the
-next synchronisation, so keep `train.eval_limit` small there or score checkpoints afterwards
-with `selfcodealign evaluate --model <checkpoint>`. A resumed run re-scores nothing: a checkpoint
-whose scoring a crash cut short is finished when training resumes from it (samples already
-written are kept, so nothing is generated twice).
+Either way each checkpoint's samples, results and scores go to
+`<output_dir>/benchmark_scores/checkpoint-<step>/` (out of reach of checkpoint rotation), one
+line per checkpoint is appended to `<output_dir>/benchmark_history.jsonl`, and
+`<benchmark>_pass@1` / `<benchmark>+_pass@1` are logged through the trainer so TensorBoard or
+W&B plot them next to the loss. A resumed run re-scores nothing and finishes what a crash cut
+short, keeping the samples already written.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from transformers import TrainerCallback
@@ -32,20 +39,30 @@ from selfcodealign.config import Config
 from selfcodealign.evaluation.run import evaluate_benchmarks
 from selfcodealign.execution.base import Limits
 from selfcodealign.execution.sandbox import SandboxFront
+from selfcodealign.training.scoring import (
+    JOB_FILE,
+    LOG_FILE,
+    SCORES_DIR,
+    SCORES_FILE,
+    _die_with_parent,
+    record_history,
+    score_metrics,
+    scorer_env,
+    scores_dir,
+    stage_weights,
+    step_of,
+)
 
 log = logging.getLogger(__name__)
 
-HISTORY_FILE = "benchmark_history.jsonl"
+__all__ = ["BenchmarkCallback", "ScorerQueue", "score_metrics"]
 
 
-def score_metrics(summaries: list[dict[str, Any]]) -> dict[str, float]:
-    """{"humaneval_pass@1": ..., "humaneval+_pass@1": ...} from evaluation summaries."""
-    metrics: dict[str, float] = {}
-    for summary in summaries:
-        name = summary["benchmark"]
-        for kind, suffix in (("base", ""), ("plus", "+")):
-            for k, value in summary["pass_at_k"][kind].items():
-                metrics[f"{name}{suffix}_{k}"] = float(value)
+def _report(entry: dict[str, Any]) -> dict[str, float]:
+    metrics = {k: float(v) for k, v in entry.items()
+               if k not in ("step", "checkpoint", "limit") and isinstance(v, int | float)}
+    log.info("checkpoint %d: %s", entry["step"],
+             ", ".join(f"{k} {v:.1%}" for k, v in metrics.items()))
     return metrics
 
 
@@ -62,38 +79,37 @@ class BenchmarkCallback(TrainerCallback):
         self.resumed_from: Path | None = None  # the checkpoint training resumes from
         self.history: list[dict[str, Any]] = []
 
-    def scored(self, checkpoint: Path) -> bool:
-        """Whether every configured benchmark has results for `checkpoint`."""
-        return all((checkpoint / "eval" / f"{name}.results.json").exists()
-                   for name in self.config.train.eval_benchmarks)
-
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None,
                        processing_class: Any = None, **_: Any) -> None:
         """Finish the scoring of the checkpoint being resumed from, if a crash cut it short
         (the trainer has loaded its weights by now)."""
         resumed = self.resumed_from
         if (resumed is None or not state.is_world_process_zero or model is None
-                or processing_class is None or self.scored(resumed)):
+                or processing_class is None):
             return
-        step = int(resumed.name.rsplit("-", 1)[-1])
+        step = step_of(resumed)
+        if (scores_dir(args.output_dir, step) / SCORES_FILE).is_file():
+            return
         log.info("finishing the benchmark scores of %s", resumed)
-        self.evaluate(model, processing_class, resumed, step)
+        self.evaluate(model, processing_class, Path(args.output_dir), step)
 
     def on_save(self, args: Any, state: Any, control: Any, model: Any = None,
                 processing_class: Any = None, **_: Any) -> None:
         if not state.is_world_process_zero or model is None or processing_class is None:
             return
-        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        metrics = self.evaluate(model, processing_class, checkpoint, state.global_step)
+        metrics = self.evaluate(model, processing_class, Path(args.output_dir),
+                                state.global_step)
         if self.trainer is not None:
             self.trainer.log(dict(metrics))
 
-    def evaluate(self, model: Any, tokenizer: Any, checkpoint: Path, step: int
+    def evaluate(self, model: Any, tokenizer: Any, output_dir: Path, step: int
                  ) -> dict[str, float]:
         train, cfg = self.config.train, self.config.evaluate
+        checkpoint = output_dir / f"checkpoint-{step}"
         backend = TransformersBackend.from_loaded(model, tokenizer, name=str(checkpoint),
                                                   batch_size=cfg.batch_size)
-        folder = checkpoint / "eval"
+        folder = scores_dir(output_dir, step)
+        folder.mkdir(parents=True, exist_ok=True)
         limits = Limits(memory_mb=max(self.config.execute.memory_mb, 4096))
         was_training = model.training
         model.eval()
@@ -108,12 +124,144 @@ class BenchmarkCallback(TrainerCallback):
         finally:
             if was_training:
                 model.train()
-        metrics = score_metrics(summaries)
         entry = {"step": step, "checkpoint": str(checkpoint), "limit": train.eval_limit,
-                 **metrics}
+                 **score_metrics(summaries)}
+        (folder / SCORES_FILE).write_bytes(orjson.dumps(entry))
+        record_history(output_dir, entry)
         self.history.append(entry)
-        with (checkpoint.parent / HISTORY_FILE).open("ab") as fh:
-            fh.write(orjson.dumps(entry) + b"\n")
-        log.info("checkpoint %d: %s", step,
-                 ", ".join(f"{k} {v:.1%}" for k, v in metrics.items()))
-        return metrics
+        return _report(entry)
+
+
+class ScorerQueue(TrainerCallback):
+    """Stages each saved checkpoint and scores it in a separate process, one at a time, in
+    step order (see training/scoring.py). Only the main process acts."""
+
+    def __init__(self, config: Config, base_model: str, output_dir: str, *,
+                 devices: str | None, concurrent: bool) -> None:
+        """`devices`: the scorer's CUDA_VISIBLE_DEVICES ("cpu": none; None: inherited);
+        `concurrent`: score while training runs (else only in `finish`)."""
+        self.config, self.base_model = config, base_model
+        self.output_dir = Path(output_dir)
+        self.devices, self.concurrent = devices, concurrent
+        self.trainer: Any = None
+        self.resumed_from: Path | None = None
+        self.history: list[dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []
+        self.pending: list[Path] = []  # staged score folders, oldest step first
+        self.running: tuple[Path, subprocess.Popen[bytes], IO[bytes]] | None = None
+
+    # -- trainer events (every process calls them; the main one acts) --------------------------
+    def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        root = self.output_dir / SCORES_DIR
+        folders = sorted((p for p in root.glob("checkpoint-*")
+                          if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()),
+                         key=step_of) if root.is_dir() else []
+        for folder in folders:
+            if (folder / SCORES_FILE).is_file():  # scored, perhaps not yet in the history
+                record_history(self.output_dir, orjson.loads((folder / SCORES_FILE).read_bytes()))
+            elif (folder / "model").is_dir():  # staged, not scored: with today's settings
+                job = folder / JOB_FILE
+                checkpoint = (orjson.loads(job.read_bytes())["checkpoint"] if job.is_file()
+                              else str(self.output_dir / folder.name))
+                self._write_job(folder, step_of(folder), checkpoint)
+                self._enqueue(folder)
+        resumed = self.resumed_from
+        if resumed is not None and resumed.is_dir():  # a crash between saving and staging
+            folder = scores_dir(self.output_dir, step_of(resumed))
+            if not (folder / SCORES_FILE).is_file() and folder not in self.pending:
+                self._stage(resumed)
+        self.poll()
+
+    def on_save(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if state.is_world_process_zero:
+            self._stage(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+            self.poll()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if state.is_world_process_zero and (self.running is not None or self.pending):
+            self.poll()
+
+    # -- the queue -------------------------------------------------------------------------------
+    def _stage(self, checkpoint: Path) -> None:
+        step = step_of(checkpoint)
+        folder = scores_dir(self.output_dir, step)
+        stage_weights(checkpoint, folder / "model")
+        self._write_job(folder, step, str(checkpoint))
+        self._enqueue(folder)
+
+    def _write_job(self, folder: Path, step: int, checkpoint: str) -> None:
+        job = {"config": self.config.model_dump(mode="json"), "step": step,
+               "checkpoint": checkpoint, "base_model": self.base_model}
+        (folder / JOB_FILE).write_bytes(orjson.dumps(job))
+
+    def _enqueue(self, folder: Path) -> None:
+        if folder not in self.pending:
+            self.pending.append(folder)
+            self.pending.sort(key=step_of)
+
+    def poll(self, *, start: bool | None = None) -> None:
+        """Collect a finished scorer and start the next one (when scoring may run now)."""
+        if self.running is not None:
+            folder, proc, logfile = self.running
+            if proc.poll() is None:
+                return
+            logfile.close()
+            self.running = None
+            self._collect(folder, proc.returncode)
+        may_start = self.concurrent if start is None else start
+        if may_start and self.pending:
+            folder = self.pending.pop(0)
+            logfile = (folder / LOG_FILE).open("ab")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "selfcodealign.training.scoring", str(folder / JOB_FILE)],
+                env=scorer_env(self.devices), stdin=subprocess.DEVNULL, stdout=logfile,
+                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            self.running = (folder, proc, logfile)
+            log.info("scoring %s in process %d", folder.name, proc.pid)
+
+    def _collect(self, folder: Path, code: int) -> None:
+        scores = folder / SCORES_FILE
+        if code == 0 and scores.is_file():
+            entry = orjson.loads(scores.read_bytes())
+            record_history(self.output_dir, entry)
+            self.history.append(entry)
+            metrics = _report(entry)
+            if self.trainer is not None and metrics:
+                self.trainer.log(dict(metrics))
+            return
+        lines = (folder / LOG_FILE).read_text(errors="replace").strip().splitlines()
+        why = next((line for line in reversed(lines) if line.startswith("error:")),
+                   lines[-1] if lines else f"exit code {code}")
+        self.failures.append({"step": step_of(folder), "error": why,
+                              "log": str(folder / LOG_FILE)})
+        log.warning("scoring %s failed (%s); it is tried again when training resumes; "
+                    "log: %s", folder.name, why, folder / LOG_FILE)
+
+    def finish(self) -> None:
+        """Score every checkpoint still waiting, in order, and wait for the last one."""
+        if self.pending or self.running is not None:
+            log.info("scoring %d checkpoint(s) after training",
+                     len(self.pending) + (self.running is not None))
+        while self.running is not None or self.pending:
+            self.poll(start=True)
+            if self.running is not None:
+                try:
+                    self.running[1].wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    continue
+        if self.trainer is not None:  # scores logged after training: write them out now
+            for callback in self.trainer.callback_handler.callbacks:
+                writer = getattr(callback, "tb_writer", None)
+                if writer is not None:
+                    writer.flush()
+
+    def close(self) -> None:
+        """Stop a scorer still running (training failed or was interrupted)."""
+        if self.running is not None:
+            _, proc, logfile = self.running
+            proc.kill()
+            proc.wait()
+            logfile.close()
+            self.running = None

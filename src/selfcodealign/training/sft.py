@@ -11,8 +11,10 @@ Trainer did; `token`: TRL's mean over all response tokens of the accumulated bat
 tokenizer is saved with the matching chat template (BOS included). Options: LoRA/QLoRA
 (peft), packing, bf16/fp16, gradient checkpointing, flash attention when installed, a held-out
 evaluation split, TensorBoard or W&B logging, resume from the last checkpoint, and HumanEval+ /
-MBPP+ scores at every checkpoint (`train.eval_benchmarks`, see checkpoints.py). Multi-GPU:
-launch with `accelerate launch -m selfcodealign train ...` or `torchrun ... -m selfcodealign`.
+MBPP+ scores at every checkpoint (`train.eval_benchmarks`, see checkpoints.py: by the model in
+memory, or from the saved checkpoint in a separate process under multi-process or sharded
+training). Multi-GPU: launch with `accelerate launch -m selfcodealign train ...` or
+`torchrun ... -m selfcodealign`; the global batch stays `train.batch_size`.
 """
 
 from __future__ import annotations
@@ -191,6 +193,39 @@ def accumulation_steps(batch_size: int, micro_batch_size: int, world_size: int |
     return max(1, batch_size // per_step)
 
 
+def sharded_launch() -> bool:
+    """Whether the launcher asked for FSDP or DeepSpeed (`accelerate launch` with such a
+    config): no process holds the whole model."""
+    return any(os.environ.get(k, "").lower() in ("1", "true", "yes")
+               for k in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
+
+
+def _score_callback(cfg: TrainConfig, config: Config | None,
+                    sandbox: Callable[[Any], Any] | None, model: str, output_dir: str,
+                    torch: Any) -> Any:
+    """The callback that scores checkpoints the way `train.eval_from` says."""
+    from selfcodealign.training.checkpoints import BenchmarkCallback, ScorerQueue
+
+    if config is None:
+        raise ConfigError("train.eval_benchmarks needs the whole config (evaluate.*)")
+    whole = config.model_copy(update={"train": cfg})
+    mode = cfg.eval_from
+    if mode == "auto":
+        mode = "checkpoint" if launched_world_size() > 1 or sharded_launch() else "memory"
+    if mode == "checkpoint":
+        concurrent = cfg.eval_devices is not None or not torch.cuda.is_available()
+        return ScorerQueue(whole, model, output_dir, devices=cfg.eval_devices,
+                           concurrent=concurrent)
+    if launched_world_size() > 1 or sharded_launch():
+        raise ConfigError("train.eval_from: memory needs one whole model in one process; "
+                          "under a multi-process or sharded launch use `checkpoint`")
+    if sandbox is None:  # the configured executor's
+        from selfcodealign.executor import for_config
+
+        sandbox = for_config(config).sandbox
+    return BenchmarkCallback(whole, sandbox)
+
+
 def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int = 3407,
           max_steps: int | None = None, world_size: int | None = None,
           config: Config | None = None, gguf_file: str | None = None,
@@ -248,17 +283,9 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
         peft = require("peft", extra="train", feature="LoRA training")
         peft_config = peft.LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
                                       target_modules="all-linear", task_type="CAUSAL_LM")
-    callbacks = []
+    callbacks: list[Any] = []
     if cfg.eval_benchmarks:
-        from selfcodealign.training.checkpoints import BenchmarkCallback
-
-        if config is None:
-            raise ConfigError("train.eval_benchmarks needs the whole config (evaluate.*)")
-        if sandbox is None:  # the configured executor's
-            from selfcodealign.executor import for_config
-
-            sandbox = for_config(config).sandbox
-        callbacks.append(BenchmarkCallback(config.model_copy(update={"train": cfg}), sandbox))
+        callbacks.append(_score_callback(cfg, config, sandbox, model, output_dir, torch))
     trainer_class = (_example_mean_trainer(trl.SFTTrainer, torch) if cfg.loss == "example"
                      else trl.SFTTrainer)
     trainer = trainer_class(model=net, args=args, train_dataset=dataset,
@@ -270,11 +297,20 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
     checkpoints = last_checkpoints(output_dir)
     for callback in callbacks:
         callback.resumed_from = checkpoints[-1] if checkpoints else None
-    result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
-    trainer.save_model(output_dir)
-    main = bool(trainer.is_world_process_zero())
-    if main:  # one writer for the tokenizer files, whatever the number of processes
-        tokenizer.save_pretrained(output_dir)
+    try:
+        result = trainer.train(
+            resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+        trainer.save_model(output_dir)
+        main = bool(trainer.is_world_process_zero())
+        if main:  # one writer for the tokenizer files, whatever the number of processes
+            tokenizer.save_pretrained(output_dir)
+            for callback in callbacks:  # scorers of saved checkpoints: wait for the last
+                if hasattr(callback, "finish"):
+                    callback.finish()
+    finally:
+        for callback in callbacks:
+            if hasattr(callback, "close"):
+                callback.close()
     losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
     return {"steps": int(trainer.state.global_step), "train_loss": float(result.training_loss),
             "losses": losses,
@@ -283,5 +319,7 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
             "dropout_zeroed": dropped, "gradient_accumulation": accumulation,
             "resumed_from": str(checkpoints[-1]) if checkpoints else None,
             "checkpoint_scores": [e for c in callbacks for e in c.history],
+            "checkpoint_score_failures": [e for c in callbacks
+                                          for e in getattr(c, "failures", [])],
             "output_dir": output_dir, "world_size": int(trainer.args.world_size),
             "main_process": main}
