@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from transformers import TrainerCallback
+from transformers import Trainer, TrainerCallback
 
 from selfcodealign.backends.transformers import TransformersBackend
 from selfcodealign.config import Config
@@ -56,6 +56,14 @@ from selfcodealign.training.scoring import (
 log = logging.getLogger(__name__)
 
 __all__ = ["BenchmarkCallback", "ScorerQueue", "score_metrics"]
+
+
+def _log(trainer: Any, metrics: dict[str, float]) -> None:
+    """Log scores through the trainer's callbacks (TensorBoard, W&B) with the plain Trainer's
+    `log`: TRL's would fold in (and clear) its running training metrics, and it needs the
+    model, which is gone once training has ended."""
+    if trainer is not None and metrics:
+        Trainer.log(trainer, dict(metrics))
 
 
 def _report(entry: dict[str, Any]) -> dict[str, float]:
@@ -99,8 +107,7 @@ class BenchmarkCallback(TrainerCallback):
             return
         metrics = self.evaluate(model, processing_class, Path(args.output_dir),
                                 state.global_step)
-        if self.trainer is not None:
-            self.trainer.log(dict(metrics))
+        _log(self.trainer, metrics)
 
     def evaluate(self, model: Any, tokenizer: Any, output_dir: Path, step: int
                  ) -> dict[str, float]:
@@ -228,8 +235,7 @@ class ScorerQueue(TrainerCallback):
             record_history(self.output_dir, entry)
             self.history.append(entry)
             metrics = _report(entry)
-            if self.trainer is not None and metrics:
-                self.trainer.log(dict(metrics))
+            _log(self.trainer, metrics)
             return
         lines = (folder / LOG_FILE).read_text(errors="replace").strip().splitlines()
         why = next((line for line in reversed(lines) if line.startswith("error:")),

@@ -193,6 +193,19 @@ def accumulation_steps(batch_size: int, micro_batch_size: int, world_size: int |
     return max(1, batch_size // per_step)
 
 
+def _release_model(trainer: Any, torch: Any) -> None:
+    """Drop the trained model and optimizer from memory (saved already), so scorer processes
+    that run after training have the GPU to themselves."""
+    import gc
+
+    trainer.accelerator.free_memory()
+    trainer.model = trainer.model_wrapped = None
+    trainer.optimizer = trainer.lr_scheduler = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def sharded_launch() -> bool:
     """Whether the launcher asked for FSDP or DeepSpeed (`accelerate launch` with such a
     config): no process holds the whole model."""
@@ -304,9 +317,12 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
         main = bool(trainer.is_world_process_zero())
         if main:  # one writer for the tokenizer files, whatever the number of processes
             tokenizer.save_pretrained(output_dir)
-            for callback in callbacks:  # scorers of saved checkpoints: wait for the last
-                if hasattr(callback, "finish"):
-                    callback.finish()
+            queues = [c for c in callbacks if hasattr(c, "finish")]
+            if queues:  # scorers of saved checkpoints: give them the GPU, wait for the last
+                del net
+                _release_model(trainer, torch)
+            for queue in queues:
+                queue.finish()
     finally:
         for callback in callbacks:
             if hasattr(callback, "close"):
