@@ -11,7 +11,11 @@ rest:
    work-stealing) sharing the GPUs present: tokens/s of each;
 2. the loop (`selfcodealign run`: seeds -> concepts -> instructions -> responses -> execute ->
    select -> train -> evaluate on 5 HumanEval+ tasks) with that model on the GPU;
-3. SFT in bf16 with the paper's recipe for a few steps: tokens/s.
+3. SFT in bf16 with the paper's recipe for a few steps: tokens/s;
+4. SFT with per-checkpoint HumanEval+ scores from the saved checkpoints, by a scorer process
+   that gets the GPU once training has released it (`train.eval_from: checkpoint`).
+
+`--device cpu` rehearses it; the tests run the rehearsal of steps 1b, 3 and 4 on every CI run.
 
 The vLLM paths (tensor and data parallelism) need vLLM installed where this runs; without it
 that step says so. Figures go to stdout and, with `--out DIR`, to DIR/gpu_check.json.
@@ -225,6 +229,33 @@ def sft(folder: Path, work: Path) -> dict[str, Any]:
             if DEVICE == "cuda" else None}
 
 
+def scores(folder: Path, work: Path, benchmarks: Path | None) -> dict[str, Any]:
+    """SFT with per-checkpoint scores from the saved checkpoints (`train.eval_from:
+    checkpoint`): a scorer process per checkpoint once training has released the GPU."""
+    from selfcodealign.config import load_config
+    from selfcodealign.training.sft import train
+
+    if benchmarks is None:
+        return {"skipped": "no --benchmarks folder"}
+    os.environ["SELFCODEALIGN_BENCHMARKS"] = str(benchmarks)
+    rows = [{"instruction": f"Write function {i}.", "response": f"```python\n{code}\n```"}
+            for i, code in enumerate(stdlib_functions(64))]
+    data = work / "scores.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = load_config(None, [
+        "train.batch_size=16", "train.micro_batch_size=8", "train.save_steps=2",
+        "train.eval_benchmarks=[humaneval]", "train.eval_limit=8", "train.eval_from=checkpoint",
+        f"train.precision={'bf16' if DEVICE == 'cuda' else 'fp32'}",
+        f"evaluate.dataset_dir={benchmarks}", "evaluate.max_tokens=128",
+        f"backend.device={DEVICE}", "backend.dtype=bfloat16"])
+    started = time.perf_counter()
+    summary = train(str(data), str(folder), str(work / "scored"), config.train, max_steps=4,
+                    config=config)
+    return {"steps": summary["steps"], "scored": [e["step"] for e in summary[
+        "checkpoint_scores"]], "failures": summary["checkpoint_score_failures"],
+        "seconds": round(time.perf_counter() - started, 1)}
+
+
 def vllm_check(folder: Path) -> dict[str, Any]:
     try:
         import vllm  # noqa: F401
@@ -248,8 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--device", default="cuda", help="cpu: a rehearsal of the script")
-    parser.add_argument("--steps", default="generation,pool,vllm,sft,loop",
-                        help="comma-separated subset of: generation, pool, vllm, sft, loop")
+    parser.add_argument("--steps", default="generation,pool,vllm,sft,scores,loop",
+                        help="comma-separated subset of: generation, pool, vllm, sft, scores, "
+                        "loop")
     args = parser.parse_args(argv)
     import torch
 
@@ -274,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
         step("vllm backend", lambda: vllm_check(folder))
     if "sft" in chosen:
         step("sft bf16", lambda: sft(folder, work))
+    if "scores" in chosen:
+        step("checkpoint scores from disk", lambda: scores(folder, work, args.benchmarks))
     if "loop" in chosen:
         step("the loop on the GPU", lambda: loop(folder, work, args.benchmarks))
 
