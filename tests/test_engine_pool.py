@@ -152,3 +152,59 @@ def test_transformers_engines_in_processes(tmp_path: Path) -> None:
     assert summary["complete"] and summary["requests"] == 12
     assert summary["completion_tokens"] == 12 * 8 and not summary["dropped"].get(
         "prompt_too_long")
+
+
+def test_an_engine_without_steps_waits_briefly_to_fill_its_batch() -> None:
+    """A freed engine is refilled request by request; taking only the first would start a
+    static batch of one that lasts as long as a full one."""
+    import queue
+    import time
+
+    from selfcodealign.backends.pool import _Inbox
+
+    inbox = _Inbox(connection=None)
+    inbox.items = queue.Queue()
+
+    def refill(count: int, pause: float) -> None:
+        for k in range(count):
+            inbox.items.put(("r", k))
+            time.sleep(pause)
+
+    worker = threading.Thread(target=refill, args=(4, 0.01))
+    worker.start()
+    taken, stop = inbox.take(True, 4, fill_s=30.0)  # returns once 4 are there, not after 30 s
+    worker.join()
+    assert [t[1] for t in taken] == [0, 1, 2, 3] and not stop
+    worker = threading.Thread(target=refill, args=(2, 0.2))
+    worker.start()
+    alone, _ = inbox.take(True, 4, fill_s=0.0)  # no window: the first one alone
+    worker.join()
+    assert len(alone) == 1
+    assert len(inbox.take(True, 4, fill_s=0.0)[0]) == 1  # the one still queued
+    inbox.items.put(None)
+    assert inbox.take(True, 4, fill_s=1.0) == ([], True)
+
+
+def test_the_fake_engine_keeps_time_like_a_static_batch(tmp_path: Path) -> None:
+    """`token_s`: a call lasts as long as its longest prompt's decode length; `busy_log`
+    records each call; lengths are fixed per prompt within `decode_tokens`."""
+    from selfcodealign.backends.fake import FakeBackend
+
+    script = tmp_path / "engine.yaml"
+    busy = tmp_path / "busy.log"
+    script.write_text(orjson.dumps({"token_s": 0.0001, "decode_tokens": [10, 200],
+                                    "busy_log": str(busy)}).decode())
+    engine = FakeBackend(script=script)
+    prompts = [f"p{k}" for k in range(50)]
+    lengths = [engine.decode_tokens(p) for p in prompts]
+    assert all(10 <= n <= 200 for n in lengths) and len(set(lengths)) > 10
+    assert lengths == [FakeBackend(script=script).decode_tokens(p) for p in prompts]
+    engine.generate(prompts[:5], SamplingParams(max_tokens=4))
+    engine.generate(prompts[5:6], SamplingParams(max_tokens=4))
+    spans = [line.split() for line in busy.read_text().splitlines()]
+    assert [int(s[2]) for s in spans] == [5, 1]
+    first = float(spans[0][1]) - float(spans[0][0])
+    assert first >= max(lengths[:5]) * 0.0001  # slept at least its longest member's time
+    script.write_text(orjson.dumps({"token_s": 0.1, "decode_tokens": [0, 5]}).decode())
+    with pytest.raises(ConfigError, match="decode_tokens"):
+        FakeBackend(script=script)

@@ -14,11 +14,18 @@ batch, written as its answers are returned (to prove, after a kill and a rerun, 
 answered was asked for again).
 `max_tokens` truncates (counted in whitespace-separated words) and reports finish reason
 `length`, as a real model would.
+
+To rehearse timing (benchmarks of the engine pool), `token_s` makes each call take as long as a
+static-batch engine would: every prompt gets a decode length drawn log-uniformly from
+`decode_tokens` (default [50, 1536], fixed by a hash of the prompt), and a call sleeps for its
+longest prompt's length x `token_s`. `busy_log` appends `start end prompts` (wall-clock
+seconds) per call, to measure how busy the engines were.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -72,6 +79,14 @@ class FakeBackend:
         log = call_log or data.get("call_log")
         self.call_log = Path(log) if log else None
         self.delay_s = float(data.get("delay_s", delay_s))
+        self.token_s = float(data.get("token_s", 0.0))
+        low, high = (float(x) for x in data.get("decode_tokens", (50, 1536)))
+        if self.token_s < 0 or not 0 < low <= high:
+            raise ConfigError(f"fake backend script {script}: token_s must be >= 0 and "
+                              "decode_tokens [low, high] with 0 < low <= high")
+        self.decode_range = (low, high)
+        busy = data.get("busy_log")
+        self.busy_log = Path(busy) if busy else None
         pairs: list[tuple[str, list[str]]] = [(pattern, [text]) for pattern, text in rules]
         for rule in data.get("rules", []):
             texts = rule.get("texts") or [rule.get("text", "")]
@@ -88,8 +103,17 @@ class FakeBackend:
                 return _fill(text, prompt, index, match.groupdict())
         return _fill(self.default, prompt, index, {})
 
+    def decode_tokens(self, prompt: str) -> int:
+        """The simulated decode length of `prompt` (see `token_s`)."""
+        low, high = self.decode_range
+        share = _hash(prompt, "decode") / 2 ** 64
+        return int(math.exp(math.log(low) + share * (math.log(high) - math.log(low))))
+
     def generate(self, prompts: Sequence[str], params: SamplingParams,
                  seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+        started = time.time()
+        if self.token_s and prompts:  # a static batch lasts as long as its longest member
+            time.sleep(max(map(self.decode_tokens, prompts)) * self.token_s)
         out = []
         for prompt in prompts:
             self.calls.append(prompt)
@@ -107,6 +131,9 @@ class FakeBackend:
                     text, reason = " ".join(words[:params.max_tokens]), "length"
                 samples.append(Completion(text, reason, len(prompt.split()), len(text.split())))
             out.append(samples)
+        if self.busy_log is not None:
+            with open(self.busy_log, "a") as fh:
+                fh.write(f"{started:.6f} {time.time():.6f} {len(prompts)}\n")
         if self.call_log is not None:  # the batch's answers, in one write as they are returned
             seed_list = list(seeds) if seeds is not None else [None] * len(prompts)
             with open(self.call_log, "a") as fh:  # one line per batch

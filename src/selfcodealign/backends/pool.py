@@ -173,13 +173,21 @@ class _Inbox:
             if item is None:
                 return
 
-    def take(self, block: bool, most: int) -> tuple[list[Any], bool]:
+    def take(self, block: bool, most: int, fill_s: float = 0.0) -> tuple[list[Any], bool]:
         """Up to `most` requests (waiting for the first when `block`), and whether the pool
-        said stop."""
+        said stop. With `fill_s`, after the first request it waits up to that long for the
+        rest of a batch: the pool refills a freed engine request by request."""
         taken: list[Any] = []
+        deadline = 0.0
         while len(taken) < most:
             try:
-                item = self.items.get(block=block and not taken)
+                if not taken:
+                    item = self.items.get(block=block)
+                    deadline = time.monotonic() + fill_s
+                else:
+                    left = deadline - time.monotonic()
+                    item = (self.items.get(timeout=left) if left > 0
+                            else self.items.get(block=False))
             except queue.Empty:
                 break
             if item is None:
@@ -235,11 +243,17 @@ class Stepper:
         return done
 
 
+# How long an engine without steps waits, after the first request of a batch, for the rest:
+# a freed engine is refilled request by request, and a batch of one would hold the engine as
+# long as a full one (a static batch lasts as long as its longest member).
+FILL_WINDOW_S = 0.05
+
+
 def _serve_batches(backend: Any, inbox: _Inbox, outbox: Any, hold: int) -> None:
     """An engine without steps: what it holds (up to `hold`) is answered as one batch."""
     stop = False
     while not stop:
-        taken, stop = inbox.take(True, hold)
+        taken, stop = inbox.take(True, hold, FILL_WINDOW_S)
         if taken:
             outbox.send(("done", answer_batch(backend, taken)))
 
