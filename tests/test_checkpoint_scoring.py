@@ -167,12 +167,18 @@ def test_staging_links_the_weights_and_leaves_the_training_state(tiny_model: Pat
     (checkpoint / "pytorch_model_fsdp_0" / "__0_0.distcp").write_bytes(b"shard")
     (checkpoint / "optimizer_0").mkdir()
     (checkpoint / "optimizer_0" / "__0_0.distcp").write_bytes(b"optim")
+    (checkpoint / "global_step4").mkdir()  # DeepSpeed: model shards kept, optimizer's not
+    (checkpoint / "global_step4" / "zero_pp_rank_0_mp_rank_00_model_states.pt").write_bytes(b"m")
+    (checkpoint / "global_step4" / "bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt"
+     ).write_bytes(b"o")
     target = tmp_path / "staged" / "model"
     stage_weights(checkpoint, target)
     names = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
     assert "model.safetensors" in names and "pytorch_model_fsdp_0/__0_0.distcp" in names
+    assert "global_step4/zero_pp_rank_0_mp_rank_00_model_states.pt" in names
     assert not {n for n in names if n.startswith(("optimizer", "scheduler", "rng_state",
-                                                  "trainer_state", "training_args"))}
+                                                  "trainer_state", "training_args"))
+                or "optim_states" in n}
     # a hard link: the staged weights outlive checkpoint rotation, at no copy
     assert (target / "model.safetensors").stat().st_ino == \
         (checkpoint / "model.safetensors").stat().st_ino
@@ -205,12 +211,17 @@ def test_the_scorer_is_no_rank_of_the_training(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_a_scorer_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """The scorer's first act ties its life to the training process that started it: killing
+    that process kills the scorer; a scorer whose parent is already gone does not start."""
     parent = subprocess.Popen(
         [sys.executable, "-c",
          "import subprocess, sys, time\n"
-         "from selfcodealign.training.scoring import _die_with_parent\n"
-         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
-         " preexec_fn=_die_with_parent)\n"
+         "from selfcodealign.training.scoring import scorer_env\n"
+         "child = subprocess.Popen([sys.executable, '-c', 'import sys, time\\n"
+         "from selfcodealign.training.scoring import die_with_parent\\n"
+         "assert die_with_parent()\\nprint(1, flush=True)\\ntime.sleep(120)'],"
+         " env=scorer_env(None), stdout=subprocess.PIPE, text=True)\n"
+         "assert child.stdout.readline().strip() == '1'\n"
          "print(child.pid, flush=True)\n"
          "time.sleep(120)\n"],
         stdout=subprocess.PIPE, text=True, env=child_env())
@@ -224,6 +235,12 @@ def test_a_scorer_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
             break
         time.sleep(0.05)
     assert not alive(child) or _zombie(child)
+    # started for a parent that is not its parent (it died in between): refuses to run
+    orphan = subprocess.run(
+        [sys.executable, "-m", "selfcodealign.training.scoring", str(tmp_path / "job.json")],
+        env={**child_env(), "SELFCODEALIGN_SCORER_PARENT": "1"}, capture_output=True,
+        text=True, timeout=120)
+    assert orphan.returncode == 1 and "is gone" in orphan.stderr
 
 
 def _zombie(pid: int) -> bool:

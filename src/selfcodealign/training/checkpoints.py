@@ -44,7 +44,6 @@ from selfcodealign.training.scoring import (
     LOG_FILE,
     SCORES_DIR,
     SCORES_FILE,
-    _die_with_parent,
     record_history,
     score_metrics,
     scorer_env,
@@ -224,7 +223,7 @@ class ScorerQueue(TrainerCallback):
             proc = subprocess.Popen(
                 [sys.executable, "-m", "selfcodealign.training.scoring", str(folder / JOB_FILE)],
                 env=scorer_env(self.devices), stdin=subprocess.DEVNULL, stdout=logfile,
-                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                stderr=subprocess.STDOUT)
             self.running = (folder, proc, logfile)
             log.info("scoring %s in process %d", folder.name, proc.pid)
 

@@ -17,7 +17,7 @@ Scorers run one at a time, oldest checkpoint first, while training goes on when 
 devices of their own (`train.eval_devices`, or training on the CPU); otherwise each waits for
 training to end and the GPUs to be free. A crash loses nothing: on resume every staged,
 unscored checkpoint is queued again and its samples already written are kept. The scorer dies
-with the process that started it (PR_SET_PDEATHSIG), so no orphan writes beside a resumed one.
+with the process that started it (`die_with_parent`), so no orphan writes beside a resumed one.
 """
 
 from __future__ import annotations
@@ -213,7 +213,8 @@ def stage_weights(checkpoint: Path, target: Path) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     for path in sorted(checkpoint.rglob("*")):
         relative = path.relative_to(checkpoint)
-        if any(part.startswith(_NOT_WEIGHTS) for part in relative.parts):
+        if any(part.startswith(_NOT_WEIGHTS) or "optim_states" in part
+               for part in relative.parts):  # DeepSpeed's optimizer shards too
             continue
         if path.is_file():
             _link(path, partial / relative)
@@ -272,22 +273,32 @@ def score_job(job_file: Path) -> dict[str, Any]:
     return entry
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the process that started it dies (Linux)."""
+PARENT_ENV = "SELFCODEALIGN_SCORER_PARENT"
+
+
+def die_with_parent() -> bool:
+    """Called first thing in the scorer: SIGKILL when the training process that started it
+    dies (Linux PR_SET_PDEATHSIG), so no orphan scorer writes beside a resumed one. False
+    when that process is already gone. (Set in the child itself: a `preexec_fn` is unsafe
+    in a parent with threads, as a trainer is.)"""
+    parent = os.environ.get(PARENT_ENV)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    return parent is None or not parent.isdigit() or os.getppid() == int(parent)
 
 
 def scorer_env(devices: str | None) -> dict[str, str]:
-    """The scorer's environment: no launcher variables (it is no rank of the training), and
-    `devices` as its CUDA_VISIBLE_DEVICES when given ("cpu": none)."""
+    """The scorer's environment: no launcher variables (it is no rank of the training),
+    `devices` as its CUDA_VISIBLE_DEVICES when given ("cpu": none), and this process as the
+    parent it dies with."""
     env = {k: v for k, v in os.environ.items()
            if k not in _LAUNCHER_ENV and not k.startswith(("ACCELERATE_", "FSDP_"))}
     if devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = "" if devices.strip().lower() == "cpu" else devices
+    env[PARENT_ENV] = str(os.getpid())
     return env
 
 
@@ -296,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m selfcodealign.training.scoring <job.json>", file=sys.stderr)
         return 2
+    if not die_with_parent():
+        print("error: the training process that started this scorer is gone",
+              file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         entry = score_job(Path(args[0]))
