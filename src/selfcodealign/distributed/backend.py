@@ -53,7 +53,7 @@ class EngineActor:
         else:
             self.backend = create_backend(config, seed)
         self.queued: list[tuple[int, str, int | None, SamplingParams]] = []
-        self.stepper: Any = None  # backends.pool.Stepper, for a stepping engine
+        self.stepper: Any = None  # backends.serving.Stepper, for a stepping engine
 
     def generate(self, prompts: list[str], params: SamplingParams,
                  seeds: list[int] | None) -> list[list[Completion]]:
@@ -66,8 +66,8 @@ class EngineActor:
     def pull(self) -> list[tuple[int, Any]]:
         """Answers for what was pushed: a stepping engine (vLLM) takes the queued requests
         into its running batch and steps until at least one finishes; another engine answers
-        all it holds as one batch. Failures travel encoded (backends/pool.py)."""
-        from selfcodealign.backends.pool import Stepper, answer_batch
+        all it holds as one batch. Failures travel encoded (backends/serving.py)."""
+        from selfcodealign.backends.serving import Stepper, answer_batch
 
         queued, self.queued = self.queued, []
         if not Stepper.fits(self.backend):
@@ -219,7 +219,7 @@ class RayStreamer:
     def finished(self, wait: bool) -> list[tuple[int, Any]]:
         from ray.exceptions import RayActorError, RayError
 
-        from selfcodealign.backends.pool import decode_result
+        from selfcodealign.backends.serving import decode_result
 
         self._send()
         if not self.pulls:
