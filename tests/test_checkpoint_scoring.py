@@ -384,3 +384,24 @@ def test_two_processes_score_their_checkpoints_from_disk(tiny_model: Path, tmp_p
         assert '"step":' + str(step) in log.replace(" ", "")  # one scorer, that finished
         assert len((folder / "humaneval.samples.jsonl").read_text().splitlines()) == 2
         assert not (folder / "model").exists()
+
+
+def test_a_checkpoint_that_cannot_be_staged_is_staged_on_resume(
+        tiny_model: Path, tmp_path: Path, benchmark_dir: Path,
+        monkeypatch: pytest.MonkeyPatch, run_cli: Callable[..., Any]) -> None:
+    """Staging fails (here: a file where the scores folder goes): training finishes and says
+    so; the next run stages every saved checkpoint still unscored and scores it."""
+    monkeypatch.setenv("SELFCODEALIGN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "benchmark_scores").write_text("in the way")
+    common = _common(tiny_model, tmp_path, benchmark_dir, out)
+    result = run_cli("train", *common, "--max-steps", "4", "--eval-from", "checkpoint")
+    assert result.code == 0, result.err
+    assert "trained 4 steps" in result.out
+    assert "checkpoint 2: not scored (error: cannot stage" in result.err
+    (out / "benchmark_scores").unlink()
+    again = run_cli("train", *common, "--max-steps", "4", "--eval-from", "checkpoint")
+    assert again.code == 0, again.err
+    steps = [orjson.loads(x)["step"] for x in (out / "benchmark_history.jsonl").open("rb")]
+    assert steps[:2] == [2, 4] and len(steps) == len(set(steps))

@@ -173,11 +173,13 @@ class ScorerQueue(TrainerCallback):
                               else str(self.output_dir / folder.name))
                 self._write_job(folder, step_of(folder), checkpoint)
                 self._enqueue(folder)
-        resumed = self.resumed_from
-        if resumed is not None and resumed.is_dir():  # a crash between saving and staging
-            folder = scores_dir(self.output_dir, step_of(resumed))
+        # checkpoints saved but never staged (a crash or a fault between saving and staging)
+        saved = sorted((p for p in self.output_dir.glob("checkpoint-*")
+                        if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()), key=step_of)
+        for checkpoint in saved:
+            folder = scores_dir(self.output_dir, step_of(checkpoint))
             if not (folder / SCORES_FILE).is_file() and folder not in self.pending:
-                self._stage(resumed)
+                self._stage(checkpoint)
         self.poll()
 
     def on_save(self, args: Any, state: Any, control: Any, **_: Any) -> None:
@@ -191,10 +193,18 @@ class ScorerQueue(TrainerCallback):
 
     # -- the queue -------------------------------------------------------------------------------
     def _stage(self, checkpoint: Path) -> None:
+        """Stage `checkpoint` for scoring; a file-system fault costs its scores, not the
+        training (a later resume stages the checkpoint again while it exists)."""
         step = step_of(checkpoint)
         folder = scores_dir(self.output_dir, step)
-        stage_weights(checkpoint, folder / "model")
-        self._write_job(folder, step, str(checkpoint))
+        try:
+            stage_weights(checkpoint, folder / "model")
+            self._write_job(folder, step, str(checkpoint))
+        except OSError as exc:
+            self.failures.append({"step": step, "error": f"error: cannot stage: {exc}",
+                                  "log": str(folder)})
+            log.warning("cannot stage %s for scoring (%s); it is not scored", checkpoint, exc)
+            return
         self._enqueue(folder)
 
     def _write_job(self, folder: Path, step: int, checkpoint: str) -> None:
