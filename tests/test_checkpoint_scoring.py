@@ -105,7 +105,9 @@ def test_fsdp_full_state_and_weights_without_a_config(tiny_model: Path, tmp_path
     state = weights(tiny_model)
     full = tmp_path / "full"
     full.mkdir()
-    torch.save(state, full / "pytorch_model_fsdp.bin")
+    # a tied output layer is often left out of a full state dict: tied again on load
+    torch.save({k: v for k, v in state.items() if k != "lm_head.weight"},
+               full / "pytorch_model_fsdp.bin")
     assert same_weights(weights(loadable_model(full, str(tiny_model), tmp_path / "w1")), state)
     bare = tmp_path / "bare"
     bare.mkdir()

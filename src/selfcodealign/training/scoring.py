@@ -172,6 +172,7 @@ def _save_state(state: dict[str, Any], base_model: str, work: Path) -> Path:
     with torch.device("meta"):
         net = transformers.AutoModelForCausalLM.from_config(config)  # type: ignore[no-untyped-call]
     net.load_state_dict(state, strict=False, assign=True)
+    net.tie_weights()  # a tied output layer the state dict left out
     work.mkdir(parents=True, exist_ok=True)
     net.save_pretrained(work)
     _save_tokenizer(work, base_model, work)
