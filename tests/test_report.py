@@ -246,3 +246,22 @@ def test_histogram_tick_labels_never_run_into_more(bins: int) -> None:
     more = [x for x, text in ticks if text == "more"]
     assert len(more) == 1
     assert all(abs(x - more[0]) >= 28 for x, text in ticks if text not in ("more", "lines"))
+
+
+def test_checkpoint_scores_during_training_are_shown(run: Path, tmp_path: Path) -> None:
+    """train.eval_benchmarks scores each checkpoint: the report shows them by step, from the
+    history the training writes (a line cut by a crash skipped, a repeated step once)."""
+    partial = tmp_path / "trained"
+    shutil.copytree(run / "seeds", partial / "seeds")
+    (partial / "train").mkdir()
+    lines = [{"step": 400, "checkpoint": "c4", "limit": None, "humaneval_pass@1": 0.5,
+              "humaneval+_pass@1": 0.4375},
+             {"step": 200, "checkpoint": "c2", "limit": None, "humaneval_pass@1": 0.25,
+              "humaneval+_pass@1": 0.125}]
+    history = b"".join(orjson.dumps(x) + b"\n" for x in lines) + b'{"step": 600, "hum'
+    (partial / "train" / "benchmark_history.jsonl").write_bytes(history)
+    assert [c["step"] for c in gather(partial)["checkpoints"]] == [200, 400]
+    page = write_report(partial).read_text()
+    assert "During training" in page and "step 200 humaneval+" in page
+    assert ">43.8%<" in page and ">12.5%<" in page and ">25.0%<" in page
+    assert "step 600" not in page

@@ -207,6 +207,7 @@ def gather(run_dir: str | Path, *, sample_cap: int = scan.SAMPLE_CAP) -> dict[st
         "run": _header(path, manifest, _read_yaml(path / "config.yaml"), stats, settings),
         "stats": stats, "drops": _drops(stats), "timing": _timing(manifest, stats),
         "generation": _generation(stats), "evaluation": manifest.get("evaluation") or {},
+        "checkpoints": checkpoint_scores(path / "train"),
         "dataset": _dataset(path),
         "sandbox": ((stats.get("execute") or {}).get("info") or {}).get("sandbox"),
     }
@@ -215,6 +216,23 @@ def gather(run_dir: str | Path, *, sample_cap: int = scan.SAMPLE_CAP) -> dict[st
         counts["selected"] = stats["select"]["kept"]
     data["funnel"] = _funnel(counts)
     return data
+
+
+def checkpoint_scores(train_dir: Path) -> list[dict[str, Any]]:
+    """The benchmark scores of each training checkpoint (`train.eval_benchmarks`), by step;
+    a line cut by a crash is skipped."""
+    history = train_dir / "benchmark_history.jsonl"
+    if not history.is_file():
+        return []
+    entries: dict[int, dict[str, Any]] = {}
+    for line in history.read_bytes().splitlines():
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("step"), int):
+            entries[entry["step"]] = entry
+    return [entries[step] for step in sorted(entries)]
 
 
 def _stage_settings(folder: Path) -> dict[str, Any]:

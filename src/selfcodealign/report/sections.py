@@ -311,10 +311,11 @@ def evaluation(data: dict[str, Any]) -> Safe:
                 if values.get(metric) is not None:
                     chart_rows.append(Bar(f"{bench} {metric} {variant}", values[metric],
                                           pct(values[metric]), tone))
+    during = _during_training(data.get("checkpoints") or [])
     if not rows:
         return section("evaluation", "Evaluation",
                        empty("No evaluation yet (selfcodealign evaluate records its scores "
-                             "in the run's manifest)."))
+                             "in the run's manifest)."), *during)
     for model, humaneval, mbpp in PAPER_SCORES:  # the paper's plus pass@1, for comparison
         for bench, value in (("humaneval", humaneval), ("mbpp", mbpp)):
             if bench in scores:
@@ -326,6 +327,30 @@ def evaluation(data: dict[str, Any]) -> Safe:
                                label_width=300)),
                    table(["benchmark", "metric", "base", "plus", "tasks", "model"], rows,
                          numeric=(2, 3, 4)),
-                   paper,
+                   paper, *during,
                    note="EvalPlus pass@k: 'base' uses the original tests, 'plus' the extended "
                         "ones. Grey bars: the paper's headline plus pass@1 (greedy).")
+
+
+def _during_training(entries: list[dict[str, Any]]) -> list[Safe]:
+    """The scores of each training checkpoint (train.eval_benchmarks): bars of the plus
+    pass@1 by step, and a table of every metric."""
+    if not entries:
+        return []
+    metrics = sorted({k for entry in entries for k in entry if "pass@" in k},
+                     key=lambda k: ("+" not in k, k))
+    chart = [Bar(f"step {entry['step']} {k.removesuffix('_pass@1')}", float(entry[k]),
+                 pct(entry[k]), "alt")
+             for entry in entries for k in metrics if k.endswith("+_pass@1") and k in entry]
+    rows = [[num(entry["step"]), *(pct(entry.get(k)) for k in metrics),
+             num(entry.get("limit")) if entry.get("limit") is not None else "all"]
+            for entry in entries]
+    parts = [Safe("<h3>During training</h3>")]
+    if chart:
+        parts.append(figure(bars(chart, label="Plus pass@1 by checkpoint", scale_max=1.0,
+                                 label_width=300),
+                            "Each checkpoint's score on the extended tests "
+                            "(train.eval_benchmarks)."))
+    parts.append(table(["step", *metrics, "tasks"], rows,
+                       numeric=tuple(range(len(metrics) + 2))))
+    return parts
