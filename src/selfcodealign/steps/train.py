@@ -70,11 +70,9 @@ def evaluated_model(config: Config, store: RunStore) -> Config:
     trained = store.path / "train"
     if not (trained / TRAIN_DONE).is_file():
         return config
-    backend_name = config.backend.name if config.backend.name in ("vllm", "transformers") \
-        else "transformers"
-    return config.model_copy(update={"backend": config.backend.model_copy(
-        update={"name": backend_name, "model": str(trained), "revision": None,
-                "gguf_file": None})})
+    from selfcodealign.training.scoring import scorer_config
+
+    return scorer_config(config, trained)
 
 
 def run_step(ctx: StageContext) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from selfcodealign.training.scoring import (
     LOG_FILE,
     SCORES_DIR,
     SCORES_FILE,
+    numbered_checkpoints,
     record_history,
     score_metrics,
     scorer_env,
@@ -160,11 +161,7 @@ class ScorerQueue(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         if not state.is_world_process_zero:
             return
-        root = self.output_dir / SCORES_DIR
-        folders = sorted((p for p in root.glob("checkpoint-*")
-                          if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()),
-                         key=step_of) if root.is_dir() else []
-        for folder in folders:
+        for folder in numbered_checkpoints(self.output_dir / SCORES_DIR):
             if (folder / SCORES_FILE).is_file():  # scored, perhaps not yet in the history
                 record_history(self.output_dir, orjson.loads((folder / SCORES_FILE).read_bytes()))
             elif (folder / "model").is_dir():  # staged, not scored: with today's settings
@@ -174,9 +171,7 @@ class ScorerQueue(TrainerCallback):
                 self._write_job(folder, step_of(folder), checkpoint)
                 self._enqueue(folder)
         # checkpoints saved but never staged (a crash or a fault between saving and staging)
-        saved = sorted((p for p in self.output_dir.glob("checkpoint-*")
-                        if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()), key=step_of)
-        for checkpoint in saved:
+        for checkpoint in numbered_checkpoints(self.output_dir):
             folder = scores_dir(self.output_dir, step_of(checkpoint))
             if not (folder / SCORES_FILE).is_file() and folder not in self.pending:
                 self._stage(checkpoint)

@@ -72,6 +72,15 @@ def step_of(folder: Path) -> int:
     return int(folder.name.rsplit("-", 1)[-1])
 
 
+def numbered_checkpoints(folder: Path) -> list[Path]:
+    """The `checkpoint-<step>` folders in `folder`, oldest step first (none if it is absent)."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("checkpoint-*")
+             if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()]
+    return sorted(found, key=step_of)
+
+
 def record_history(output_dir: str | Path, entry: dict[str, Any]) -> bool:
     """Append `entry` to the run's benchmark history unless its step is there already."""
     history = Path(output_dir) / HISTORY_FILE
@@ -226,9 +235,10 @@ def stage_weights(checkpoint: Path, target: Path) -> None:
 
 # ---- the scorer process ---------------------------------------------------------------------
 
-def scorer_config(config: Config, model: Path) -> Config:
-    """The run's config with the backend serving `model`: vLLM when the run uses it, else
-    transformers (a server or the fake backend cannot load a fresh checkpoint)."""
+def scorer_config(config: Config, model: Path | str) -> Config:
+    """The run's config with the backend serving the model folder `model`: vLLM when the run
+    uses it, else transformers (a server or the fake backend cannot load a fresh folder).
+    Also how `run` evaluates its trained model (steps/train.py)."""
     name = config.backend.name if config.backend.name in ("vllm", "transformers") \
         else "transformers"
     return config.model_copy(update={"backend": config.backend.model_copy(

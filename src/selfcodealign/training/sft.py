@@ -165,11 +165,9 @@ def _example_mean_trainer(base: Any, torch: Any) -> Any:
 
 def last_checkpoints(output_dir: str) -> list[Path]:
     """The `checkpoint-<step>` folders of `output_dir`, oldest step first."""
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+    from selfcodealign.training.scoring import numbered_checkpoints
+
+    return numbered_checkpoints(Path(output_dir))
 
 
 def launched_world_size() -> int:
