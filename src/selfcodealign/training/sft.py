@@ -204,6 +204,16 @@ def _release_model(trainer: Any, torch: Any) -> None:
         torch.cuda.empty_cache()
 
 
+def _leave_process_group(torch: Any) -> None:
+    """Every process leaves the training's process group together, so the others can end
+    while the main one still waits for its checkpoint scorers: a process that ends with the
+    group still up while a peer lives aborts (gloo), and the launcher then kills them all."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def sharded_launch() -> bool:
     """Whether the launcher asked for FSDP or DeepSpeed (`accelerate launch` with such a
     config): no process holds the whole model."""
@@ -315,12 +325,14 @@ def train(data: str, model: str, output_dir: str, cfg: TrainConfig, *, seed: int
         main = bool(trainer.is_world_process_zero())
         if main:  # one writer for the tokenizer files, whatever the number of processes
             tokenizer.save_pretrained(output_dir)
-            queues = [c for c in callbacks if hasattr(c, "finish")]
-            if queues:  # scorers of saved checkpoints: give them the GPU, wait for the last
+        queues = [c for c in callbacks if hasattr(c, "finish")]
+        if queues:  # scorers of saved checkpoints: give them the GPU, wait for the last
+            _leave_process_group(torch)
+            if main:
                 del net
                 _release_model(trainer, torch)
-            for queue in queues:
-                queue.finish()
+                for queue in queues:
+                    queue.finish()
     finally:
         for callback in callbacks:
             if hasattr(callback, "close"):
